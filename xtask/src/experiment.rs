@@ -1,0 +1,419 @@
+//! The experiment file: parsing, validation and the stage graph.
+//!
+//! An experiment file has an `[experiment]` table (name, seed, device) and one
+//! `[stages.NAME]` table per stage, each with a `kind`, its `inputs` (names of upstream
+//! stages) and the parameters of that kind. Every problem is reported as
+//! `FILE:LINE:COLUMN: message` before any stage runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use common::StageKind;
+use evaluate::EvaluateConfig;
+use ingest::IngestConfig;
+use model::DeviceChoice;
+use preprocess::PreprocessConfig;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+use train::TrainConfig;
+
+/// An invalid experiment file, with the position of the offending text.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The experiment file.
+    pub path: PathBuf,
+    /// 1-based line and column, when known.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => {
+                write!(f, "{}:{line}:{column}: {}", self.path.display(), self.message)
+            }
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The `[experiment]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentMeta {
+    /// Name of the experiment, used for the run directory.
+    pub name: String,
+    /// What the experiment is for, shown in the report.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Seed of every random choice, unless a stage sets its own (default 42).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// `auto` (default), `cpu`, `cuda` or `cuda:N`.
+    #[serde(default)]
+    pub device: DeviceChoice,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+/// Parameters of a report stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Title of the report (default: the experiment's name).
+    pub title: Option<String>,
+}
+
+/// The parameters of a stage, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StageParams {
+    /// An ingest stage.
+    Ingest(IngestConfig),
+    /// A preprocess stage.
+    Preprocess(PreprocessConfig),
+    /// A train stage.
+    Train(TrainConfig),
+    /// An evaluate stage.
+    Evaluate(EvaluateConfig),
+    /// A report stage.
+    Report(ReportConfig),
+}
+
+impl StageParams {
+    /// Returns the kind of stage these parameters belong to.
+    pub fn kind(&self) -> StageKind {
+        match self {
+            StageParams::Ingest(_) => StageKind::Ingest,
+            StageParams::Preprocess(_) => StageKind::Preprocess,
+            StageParams::Train(_) => StageKind::Train,
+            StageParams::Evaluate(_) => StageKind::Evaluate,
+            StageParams::Report(_) => StageKind::Report,
+        }
+    }
+
+    /// Returns the parameters as JSON with every default filled in.
+    pub fn to_json(&self) -> serde_json::Value {
+        let value = match self {
+            StageParams::Ingest(c) => serde_json::to_value(c),
+            StageParams::Preprocess(c) => serde_json::to_value(c),
+            StageParams::Train(c) => serde_json::to_value(c),
+            StageParams::Evaluate(c) => serde_json::to_value(c),
+            StageParams::Report(c) => serde_json::to_value(c),
+        };
+        value.expect("stage parameters always serialise")
+    }
+}
+
+/// One stage of the experiment.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// Name from `[stages.NAME]`.
+    pub name: String,
+    /// Names of the upstream stages.
+    pub inputs: Vec<String>,
+    /// The parameters.
+    pub params: StageParams,
+}
+
+impl Stage {
+    /// Returns the stage's kind.
+    pub fn kind(&self) -> StageKind {
+        self.params.kind()
+    }
+}
+
+/// A validated experiment: its settings and its stages in an order where every stage comes
+/// after its inputs.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    /// The experiment file.
+    pub path: PathBuf,
+    /// The `[experiment]` table.
+    pub meta: ExperimentMeta,
+    /// Stages in dependency order (file order where the graph allows).
+    pub stages: Vec<Stage>,
+}
+
+impl Experiment {
+    /// Reads and validates an experiment file.
+    pub fn load(path: &Path) -> Result<Experiment, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            position: None,
+            message: format!("cannot read the experiment file: {e}"),
+        })?;
+        Experiment::parse(path, &text)
+    }
+
+    /// Parses and validates the text of an experiment file; `path` is used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Experiment, ConfigError> {
+        let parser = Parser { path, text };
+        let root = DeTable::parse(text).map_err(|e| parser.toml_error(&e))?;
+        let root_span = root.span();
+        let mut root = root.into_inner();
+
+        let Some(meta) = root.remove("experiment") else {
+            return Err(parser.error(
+                root_span.start..root_span.start,
+                "missing `[experiment]` table with at least `name = \"...\"`",
+            ));
+        };
+        let meta: ExperimentMeta = parser.deserialize(meta, "experiment")?;
+        let Some(stages_value) = root.remove("stages") else {
+            return Err(parser.error(
+                root_span.start..root_span.start,
+                "no stages: add `[stages.NAME]` tables with a `kind` and their parameters",
+            ));
+        };
+        if let Some((key, _)) = root.iter().next() {
+            return Err(parser.error(
+                key.span(),
+                &format!(
+                    "unknown top-level key `{}`; expected `experiment` or `stages`",
+                    key.get_ref()
+                ),
+            ));
+        }
+        let stages_span = stages_value.span();
+        let DeValue::Table(stage_tables) = stages_value.into_inner() else {
+            return Err(
+                parser.error(stages_span, "`stages` must be a table of `[stages.NAME]` tables")
+            );
+        };
+
+        let mut stages = Vec::new();
+        let mut spans = BTreeMap::new();
+        for (name, table) in stage_tables {
+            let (stage, input_spans) =
+                parser.stage(name.get_ref().to_string(), name.span(), table)?;
+            spans.insert(stage.name.clone(), (name.span(), input_spans));
+            stages.push(stage);
+        }
+        stages.sort_by_key(|stage| spans[&stage.name].0.start);
+        let stages = order_stages(&parser, stages, &spans)?;
+        Ok(Experiment { path: path.to_path_buf(), meta, stages })
+    }
+
+    /// Returns the stage with this name.
+    pub fn stage(&self, name: &str) -> Option<&Stage> {
+        self.stages.iter().find(|stage| stage.name == name)
+    }
+
+    /// Returns the first upstream stage of `kind` reached from `name` through inputs,
+    /// the stage itself included.
+    pub fn upstream(&self, name: &str, kind: StageKind) -> Option<&Stage> {
+        let stage = self.stage(name)?;
+        if stage.kind() == kind {
+            return Some(stage);
+        }
+        stage.inputs.iter().find_map(|input| self.upstream(input, kind))
+    }
+}
+
+/// Helpers that turn spans into `FILE:LINE:COLUMN` errors.
+struct Parser<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Parser<'_> {
+    fn error(&self, span: Range<usize>, message: &str) -> ConfigError {
+        ConfigError {
+            path: self.path.to_path_buf(),
+            position: Some(line_column(self.text, span.start)),
+            message: message.to_string(),
+        }
+    }
+
+    fn toml_error(&self, error: &toml::de::Error) -> ConfigError {
+        let message = error.message().trim().to_string();
+        match error.span() {
+            Some(span) => self.error(span, &message),
+            None => ConfigError { path: self.path.to_path_buf(), position: None, message },
+        }
+    }
+
+    fn deserialize<T: DeserializeOwned>(
+        &self,
+        value: Spanned<DeValue<'_>>,
+        what: &str,
+    ) -> Result<T, ConfigError> {
+        let span = value.span();
+        let DeValue::Table(table) = value.into_inner() else {
+            return Err(self.error(span, &format!("`{what}` must be a table")));
+        };
+        T::deserialize(toml::de::Deserializer::from(Spanned::new(span, table)))
+            .map_err(|e| self.toml_error(&e))
+    }
+
+    /// Reads one `[stages.NAME]` table: its `kind`, its `inputs` and its parameters.
+    fn stage(
+        &self,
+        name: String,
+        name_span: Range<usize>,
+        table: Spanned<DeValue<'_>>,
+    ) -> Result<(Stage, Vec<Range<usize>>), ConfigError> {
+        let span = table.span();
+        let DeValue::Table(mut fields) = table.into_inner() else {
+            return Err(self.error(span, &format!("stage `{name}` must be a table")));
+        };
+        if name.is_empty()
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(self.error(
+                name_span,
+                &format!("invalid stage name `{name}`: use letters, digits, `-` and `_`"),
+            ));
+        }
+        let Some(kind) = fields.remove("kind") else {
+            return Err(self.error(name_span, &format!("stage `{name}` has no `kind`; set kind = \"ingest\", \"preprocess\", \"train\", \"evaluate\" or \"report\"")));
+        };
+        let kind_span = kind.span();
+        let kind = match kind.get_ref().as_str() {
+            Some("ingest") => StageKind::Ingest,
+            Some("preprocess") => StageKind::Preprocess,
+            Some("train") => StageKind::Train,
+            Some("evaluate") => StageKind::Evaluate,
+            Some("report") => StageKind::Report,
+            _ => return Err(self.error(kind_span, "invalid `kind`; expected \"ingest\", \"preprocess\", \"train\", \"evaluate\" or \"report\"")),
+        };
+        let mut inputs = Vec::new();
+        let mut input_spans = Vec::new();
+        if let Some(value) = fields.remove("inputs") {
+            let list_span = value.span();
+            let Some(array) = value.get_ref().as_array() else {
+                return Err(self.error(
+                    list_span,
+                    "`inputs` must be a list of stage names, such as inputs = [\"split\"]",
+                ));
+            };
+            for item in array.iter() {
+                let Some(input) = item.get_ref().as_str() else {
+                    return Err(
+                        self.error(item.span(), "`inputs` must hold stage names as strings")
+                    );
+                };
+                inputs.push(input.to_string());
+                input_spans.push(item.span());
+            }
+        }
+        let table = Spanned::new(span.clone(), DeValue::Table(fields));
+        let params = match kind {
+            StageKind::Ingest => StageParams::Ingest(self.deserialize(table, &name)?),
+            StageKind::Preprocess => StageParams::Preprocess(self.deserialize(table, &name)?),
+            StageKind::Train => StageParams::Train(self.deserialize(table, &name)?),
+            StageKind::Evaluate => StageParams::Evaluate(self.deserialize(table, &name)?),
+            StageKind::Report => StageParams::Report(self.deserialize(table, &name)?),
+        };
+        if let StageParams::Train(config) = &params {
+            config
+                .validate()
+                .map_err(|e| self.error(span.clone(), &format!("stage `{name}`: {e}")))?;
+        }
+        if let StageParams::Preprocess(config) = &params {
+            config
+                .validate()
+                .map_err(|e| self.error(span.clone(), &format!("stage `{name}`: {e}")))?;
+        }
+        Ok((Stage { name, inputs, params }, input_spans))
+    }
+}
+
+/// Returns the kinds of stage a stage of `kind` takes as inputs, and how many.
+fn expected_inputs(kind: StageKind) -> (Option<StageKind>, &'static str) {
+    match kind {
+        StageKind::Ingest => (None, "no inputs"),
+        StageKind::Preprocess => (Some(StageKind::Ingest), "exactly one ingest stage"),
+        StageKind::Train => (Some(StageKind::Preprocess), "exactly one preprocess stage"),
+        StageKind::Evaluate => (Some(StageKind::Train), "exactly one train stage"),
+        StageKind::Report => (Some(StageKind::Evaluate), "one or more evaluate stages"),
+    }
+}
+
+/// Checks every input reference and kind, then orders the stages so that inputs come first.
+fn order_stages(
+    parser: &Parser<'_>,
+    stages: Vec<Stage>,
+    spans: &BTreeMap<String, (Range<usize>, Vec<Range<usize>>)>,
+) -> Result<Vec<Stage>, ConfigError> {
+    let kinds: BTreeMap<&str, StageKind> =
+        stages.iter().map(|s| (s.name.as_str(), s.kind())).collect();
+    let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+    for stage in &stages {
+        let (name_span, input_spans) = &spans[&stage.name];
+        let (expected, description) = expected_inputs(stage.kind());
+        let count_ok = match stage.kind() {
+            StageKind::Ingest => stage.inputs.is_empty(),
+            StageKind::Report => !stage.inputs.is_empty(),
+            _ => stage.inputs.len() == 1,
+        };
+        if !count_ok {
+            return Err(parser.error(
+                name_span.clone(),
+                &format!(
+                    "{} stage `{}` takes {description} in `inputs`, got {}",
+                    stage.kind(),
+                    stage.name,
+                    stage.inputs.len()
+                ),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for (input, span) in stage.inputs.iter().zip(input_spans) {
+            let Some(&kind) = kinds.get(input.as_str()) else {
+                return Err(parser.error(
+                    span.clone(),
+                    &format!("`{input}` is not a stage in this file; stages: {}", names.join(", ")),
+                ));
+            };
+            if Some(kind) != expected {
+                return Err(parser.error(
+                    span.clone(),
+                    &format!("{} stage `{}` cannot read the output of {kind} stage `{input}`; it takes {description}", stage.kind(), stage.name),
+                ));
+            }
+            if !seen.insert(input) {
+                return Err(
+                    parser.error(span.clone(), &format!("`{input}` is listed twice in `inputs`"))
+                );
+            }
+        }
+    }
+
+    // Kahn's algorithm, taking ready stages in file order.
+    let mut ordered: Vec<Stage> = Vec::with_capacity(stages.len());
+    let mut pending = stages;
+    while !pending.is_empty() {
+        let done: BTreeSet<&str> = ordered.iter().map(|s| s.name.as_str()).collect();
+        let Some(ready) =
+            pending.iter().position(|s| s.inputs.iter().all(|i| done.contains(i.as_str())))
+        else {
+            let cycle: Vec<&str> = pending.iter().map(|s| s.name.as_str()).collect();
+            let span = spans[cycle[0]].0.clone();
+            return Err(parser.error(
+                span,
+                &format!("the stages {} depend on each other in a cycle", cycle.join(", ")),
+            ));
+        };
+        ordered.push(pending.remove(ready));
+    }
+    Ok(ordered)
+}
+
+/// Returns the 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
