@@ -417,3 +417,133 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "[experiment]\nname = \"t\"\n\n[stages.data]\nkind = \"ingest\"\ndataset = \"d\"\nlabel = { column = \"y\", anomaly = [\"1\"] }\n";
+
+    fn parse(stages: &str) -> Result<Experiment, String> {
+        Experiment::parse(Path::new("t.toml"), &format!("{HEAD}{stages}"))
+            .map_err(|e| e.to_string())
+    }
+
+    const PIPELINE: &str = "
+[stages.report]
+kind = \"report\"
+inputs = [\"eval\"]
+
+[stages.eval]
+kind = \"evaluate\"
+inputs = [\"mlp\"]
+
+[stages.mlp]
+kind = \"train\"
+inputs = [\"split\"]
+model = \"mlp\"
+
+[stages.split]
+kind = \"preprocess\"
+inputs = [\"data\"]
+";
+
+    #[test]
+    fn stages_run_after_their_inputs() {
+        let experiment = parse(PIPELINE).unwrap();
+        let names: Vec<&str> = experiment.stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["data", "split", "mlp", "eval", "report"]);
+        assert_eq!(experiment.meta.seed, 42);
+        assert_eq!(experiment.upstream("eval", StageKind::Preprocess).unwrap().name, "split");
+    }
+
+    #[test]
+    fn unknown_input_names_line_and_stages() {
+        let error =
+            parse("[stages.split]\nkind = \"preprocess\"\ninputs = [\"dta\"]\n").unwrap_err();
+        assert!(error.starts_with("t.toml:10:11: `dta` is not a stage"), "{error}");
+        assert!(error.contains("stages: data, split"), "{error}");
+    }
+
+    #[test]
+    fn wrong_input_kind_is_rejected() {
+        let error = parse("[stages.mlp]\nkind = \"train\"\ninputs = [\"data\"]\nmodel = \"mlp\"\n")
+            .unwrap_err();
+        assert!(
+            error.contains("train stage `mlp` cannot read the output of ingest stage `data`"),
+            "{error}"
+        );
+        assert!(error.contains("exactly one preprocess stage"), "{error}");
+    }
+
+    #[test]
+    fn unknown_stage_key_names_position() {
+        let error =
+            parse("[stages.split]\nkind = \"preprocess\"\ninputs = [\"data\"]\nstratfy = true\n")
+                .unwrap_err();
+        assert!(error.starts_with("t.toml:11:1: unknown field `stratfy`"), "{error}");
+    }
+
+    #[test]
+    fn wrong_value_type_names_position() {
+        let error =
+            parse("[stages.split]\nkind = \"preprocess\"\ninputs = [\"data\"]\ndrop = \"Time\"\n")
+                .unwrap_err();
+        assert!(error.starts_with("t.toml:11:8:"), "{error}");
+    }
+
+    #[test]
+    fn unknown_kind_is_rejected() {
+        let error = parse("[stages.x]\nkind = \"transform\"\n").unwrap_err();
+        assert!(error.starts_with("t.toml:9:8: invalid `kind`"), "{error}");
+    }
+
+    #[test]
+    fn missing_kind_is_rejected() {
+        let error = parse("[stages.x]\ninputs = []\n").unwrap_err();
+        assert!(error.contains("stage `x` has no `kind`"), "{error}");
+    }
+
+    #[test]
+    fn invalid_train_values_are_rejected() {
+        let error = parse(&format!("{PIPELINE}\n[stages.ae]\nkind = \"train\"\ninputs = [\"split\"]\nmodel = \"autoencoder\"\nbatch_size = 0\n")).unwrap_err();
+        assert!(error.contains("stage `ae`") && error.contains("batch_size"), "{error}");
+    }
+
+    #[test]
+    fn split_fractions_must_sum_to_one() {
+        let error = parse("[stages.split]\nkind = \"preprocess\"\ninputs = [\"data\"]\nsplit = { train = 0.6, validation = 0.3, test = 0.3 }\n").unwrap_err();
+        assert!(error.contains("sum to 1.2") && error.contains("must sum to 1"), "{error}");
+    }
+
+    #[test]
+    fn unknown_top_level_key_is_rejected() {
+        let error = Experiment::parse(Path::new("t.toml"), &format!("seed = 1\n{HEAD}"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("t.toml:1:1: unknown top-level key `seed`"), "{error}");
+    }
+
+    #[test]
+    fn missing_experiment_table_is_rejected() {
+        let error = Experiment::parse(Path::new("t.toml"), "[stages.a]\nkind = \"ingest\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("missing `[experiment]`"), "{error}");
+    }
+
+    #[test]
+    fn invalid_device_is_rejected() {
+        let text = HEAD.replace("name = \"t\"", "name = \"t\"\ndevice = \"gpu\"");
+        let error = Experiment::parse(Path::new("t.toml"), &text).unwrap_err().to_string();
+        assert!(error.contains("invalid device `gpu`"), "{error}");
+    }
+
+    #[test]
+    fn syntax_error_names_position() {
+        let error = Experiment::parse(Path::new("t.toml"), "[experiment\nname = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("t.toml:1:"), "{error}");
+    }
+}

@@ -109,14 +109,14 @@ fn select_features(
             }
         }
     }
-    if let Some(column) = &config.time_column {
-        if !available.contains(&column.as_str()) {
-            return Err(Error::UnknownColumn {
-                key: "time_column",
-                column: column.clone(),
-                available: available.join(", "),
-            });
-        }
+    if let Some(column) = &config.time_column
+        && !available.contains(&column.as_str())
+    {
+        return Err(Error::UnknownColumn {
+            key: "time_column",
+            column: column.clone(),
+            available: available.join(", "),
+        });
     }
 
     let mut features = Vec::new();

@@ -172,13 +172,13 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return invalid("dropout", format!("{} is outside [0, 1)", self.dropout));
         }
-        if let Some(PositiveWeight::Fixed(weight)) = self.positive_weight {
-            if !(weight > 0.0 && weight.is_finite()) {
-                return invalid(
-                    "positive_weight",
-                    format!("{weight} is not a positive number; use a number or \"auto\""),
-                );
-            }
+        if let Some(PositiveWeight::Fixed(weight)) = self.positive_weight
+            && !(weight > 0.0 && weight.is_finite())
+        {
+            return invalid(
+                "positive_weight",
+                format!("{weight} is not a positive number; use a number or \"auto\""),
+            );
         }
         Ok(())
     }

@@ -1,0 +1,219 @@
+//! The HTML page: the document, its style sheet, the header and the escaping helpers. The
+//! dataset section and the per-model sections are built in the submodules.
+//!
+//! Every piece of text that comes from an artifact or the experiment file goes through
+//! [`escape`] before it is inserted. The page links to nothing outside itself: the only
+//! `href` attributes are the navigation's in-page anchors.
+
+mod dataset;
+mod figures;
+mod metrics;
+
+use crate::artifacts::{Model, Run};
+use crate::charts::{css_color, model_color};
+use crate::{Result, VERSION, format};
+
+/// Builds the whole page for `run`.
+pub(crate) fn render(run: &Run<'_>) -> Result<String> {
+    let mut body = String::new();
+    body.push_str(&header(run));
+    body.push_str(&navigation(!run.models.is_empty()));
+    body.push_str("<main class=\"wrap\">\n");
+    body.push_str(&dataset::section(&run.dataset, &run.preprocess));
+    if run.models.is_empty() {
+        body.push_str(
+            "<section id=\"models\">\n<h2>Models</h2>\n\
+             <p class=\"note\">The experiment lists no trained models, so there are no metrics \
+             or charts.</p>\n</section>\n",
+        );
+    } else {
+        body.push_str(&metrics::metrics_section(&run.models));
+        body.push_str(&figures::training_section(&run.models)?);
+        body.push_str(&figures::curves_section(&run.models)?);
+        body.push_str(&figures::scores_section(&run.models)?);
+        body.push_str(&metrics::confusion_section(&run.models));
+    }
+    body.push_str("</main>\n");
+    body.push_str(&format!(
+        "<footer class=\"wrap\">Report stage version {VERSION}. Self-contained page: charts are \
+         inline SVG drawn with plotters, and nothing is loaded from the network.</footer>\n"
+    ));
+    Ok(document(run.title, &body))
+}
+
+/// Wraps `body` in the HTML document with its style sheet.
+fn document(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{} · anomaly-detection report</title>\n<style>\n{STYLE}</style>\n</head>\n\
+         <body>\n{body}</body>\n</html>\n",
+        escape(title)
+    )
+}
+
+/// Builds the dark page header: title, dataset line and the best model.
+fn header(run: &Run<'_>) -> String {
+    let dataset = &run.dataset;
+    let name = dataset.dataset.as_deref().unwrap_or(&dataset.source);
+    let labels = dataset.label_counts;
+    let mut html = String::from("<header class=\"top\">\n<div class=\"wrap\">\n");
+    html.push_str("<p class=\"eyebrow\">Anomaly-detection experiment report</p>\n");
+    html.push_str(&format!("<h1>{}</h1>\n", escape(run.title)));
+    html.push_str(&format!(
+        "<p class=\"subtitle\">Dataset <strong>{}</strong> · {} rows · {} anomalies ({}) · \
+         {} model{}</p>\n",
+        escape(name),
+        format::count(dataset.rows),
+        format::count(labels.anomaly),
+        format::percent(labels.anomaly, labels.normal + labels.anomaly),
+        run.models.len(),
+        if run.models.len() == 1 { "" } else { "s" },
+    ));
+    if let Some((index, best)) = best_model(&run.models) {
+        html.push_str(&format!(
+            "<p class=\"headline\">Best test average precision: {} <strong>{}</strong> \
+             (ROC-AUC {})</p>\n",
+            model_label(best.name, index),
+            format::metric(best.evaluation.test.average_precision),
+            format::metric(best.evaluation.test.roc_auc),
+        ));
+    }
+    html.push_str("</div>\n</header>\n");
+    html
+}
+
+fn navigation(with_models: bool) -> String {
+    let mut links = vec![("dataset", "Dataset")];
+    if with_models {
+        links.extend([
+            ("metrics", "Metrics"),
+            ("training", "Training"),
+            ("curves", "ROC and PR curves"),
+            ("scores", "Score distributions"),
+            ("confusion", "Confusion matrices"),
+        ]);
+    }
+    let anchors: Vec<String> =
+        links.iter().map(|(id, text)| format!("<a href=\"#{id}\">{text}</a>")).collect();
+    format!("<nav><div class=\"wrap\">{}</div></nav>\n", anchors.join(""))
+}
+
+/// Returns the model with the highest finite test average precision, with its index.
+fn best_model<'a, 'b>(models: &'b [Model<'a>]) -> Option<(usize, &'b Model<'a>)> {
+    models
+        .iter()
+        .enumerate()
+        .filter(|(_, model)| model.evaluation.test.average_precision.is_finite())
+        .max_by(|(_, a), (_, b)| {
+            a.evaluation.test.average_precision.total_cmp(&b.evaluation.test.average_precision)
+        })
+}
+
+/// Returns a model's name, escaped, after a square in its chart colour.
+fn model_label(name: &str, index: usize) -> String {
+    format!(
+        "<span class=\"model\"><span class=\"swatch\" style=\"background:{}\"></span>{}</span>",
+        css_color(model_color(index)),
+        escape(name)
+    )
+}
+
+/// Escapes text for use in HTML element content and in quoted attribute values.
+pub(crate) fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            _ => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+const STYLE: &str = r#":root {
+  --text: #1d2330; --muted: #5b6475; --line: #e1e4ea; --page: #f3f4f7; --card: #ffffff;
+  --head: #fafbfc; --good: #e6f4ea; --bad: #fdecea;
+}
+* { box-sizing: border-box; }
+body {
+  margin: 0; background: var(--page); color: var(--text);
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+}
+.wrap { max-width: 1240px; margin: 0 auto; padding: 0 28px; }
+header.top { background: #1d2330; color: #fff; padding: 26px 0 22px; }
+header.top h1 { margin: 2px 0 6px; font-size: 30px; font-weight: 650; letter-spacing: -0.01em; }
+.eyebrow { margin: 0; font-size: 12px; letter-spacing: 0.08em; text-transform: uppercase; color: #a9b2c4; }
+.subtitle, .headline { margin: 2px 0; color: #d3d8e2; }
+.headline strong { color: #fff; }
+nav { position: sticky; top: 0; z-index: 1; background: #fff; border-bottom: 1px solid var(--line); }
+nav a { display: inline-block; padding: 10px 14px 9px 0; margin-right: 8px; color: var(--muted); text-decoration: none; font-weight: 500; }
+nav a:hover { color: var(--text); }
+section { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 20px 24px 24px; margin: 22px 0; }
+h2 { font-size: 21px; margin: 0 0 12px; }
+h3 { font-size: 16px; margin: 20px 0 8px; }
+article h3, figure h3 { margin-top: 0; }
+p.note { color: var(--muted); font-size: 14px; max-width: 90ch; margin: 6px 0 12px; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(160px, 1fr)); gap: 12px; margin: 6px 0 18px; }
+.tile { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; background: var(--head); }
+.tile .value { display: block; font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.tile .label { display: block; font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: 0.04em; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+th, td { padding: 6px 12px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
+thead th { font-size: 13px; font-weight: 600; color: var(--muted); background: var(--head); }
+.num { text-align: right; }
+.nowrap, td.num { white-space: nowrap; }
+.metrics td.num { font-size: 15px; }
+table.secondary th, table.secondary td { padding: 4px 10px; font-size: 13px; }
+td.best { font-weight: 700; }
+.badge { display: inline-block; margin-left: 6px; padding: 0 6px; border-radius: 4px; background: var(--good); color: #1b5e20; font-size: 11px; font-weight: 600; vertical-align: 1px; }
+.badge.plain { background: #eef0f4; color: var(--muted); }
+.model { white-space: nowrap; font-weight: 600; }
+.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 3px; margin-right: 7px; vertical-align: -1px; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 13px; }
+.hash { word-break: break-all; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 3px 18px; margin: 0 0 12px; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; }
+details { margin: 12px 0; }
+summary { cursor: pointer; font-weight: 600; }
+.scroll { max-height: 430px; overflow: auto; border: 1px solid var(--line); border-radius: 6px; margin-top: 8px; display: inline-block; }
+.scroll thead th { position: sticky; top: 0; }
+.columns-list td:first-child { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }
+.columns-list tr.label-column td { background: #fff8e1; }
+.row { display: flex; flex-wrap: wrap; gap: 28px; align-items: flex-start; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 18px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 18px; }
+figure, article { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; background: #fff; }
+figure svg, article svg { display: block; width: 100%; height: auto; }
+figcaption { font-size: 13.5px; color: var(--muted); margin-top: 6px; }
+figure.wide { max-width: 600px; margin-top: 18px; }
+table.params td { padding: 2px 10px 2px 0; border: 0; font-size: 13px; }
+table.params td:first-child { color: var(--muted); }
+table.confusion { margin: 4px 0 8px; }
+table.confusion th, table.confusion td { text-align: center; padding: 8px 14px; border: 1px solid var(--line); }
+table.confusion tbody th { text-align: right; background: var(--head); font-size: 13px; color: var(--muted); }
+table.confusion td .count { display: block; font-size: 19px; font-weight: 600; }
+table.confusion td .rate { display: block; font-size: 12px; color: var(--muted); }
+table.confusion td.correct { background: var(--good); }
+table.confusion td.wrong { background: var(--bad); }
+footer { color: var(--muted); font-size: 12.5px; padding: 4px 28px 40px; }
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_replaces_markup_characters() {
+        assert_eq!(
+            escape("a < b && c > \"d\" 'e'"),
+            "a &lt; b &amp;&amp; c &gt; &quot;d&quot; &#39;e&#39;"
+        );
+        assert_eq!(escape("plain text, ünïcode"), "plain text, ünïcode");
+    }
+}
