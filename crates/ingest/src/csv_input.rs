@@ -1,0 +1,488 @@
+//! Reading CSV and gzip-compressed CSV in two streaming passes.
+//!
+//! The first pass checks that every row has one field per column, checks values against the
+//! declared types and infers the type of every other column. The second pass parses the values
+//! into typed Arrow columns and hands them to the [`TableWriter`] one batch at a time. Neither
+//! pass keeps more than one batch of rows, so memory does not grow with the file. Gzip input is
+//! decompressed once per pass. Values, missing-value spellings and label values are compared
+//! after leading and trailing whitespace is removed.
+//!
+//! Reads the input file; writes `data.parquet` through the [`TableWriter`].
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Builder, StringBuilder};
+use common::{Progress, Task, Unit};
+use csv::StringRecord;
+use flate2::read::MultiGzDecoder;
+
+use crate::config::{ColumnKind, IngestConfig};
+use crate::error::Location;
+use crate::label::LabelMatcher;
+use crate::table::{BATCH_ROWS, Ingested, Layout, TableWriter, check_columns, compare_columns};
+use crate::{Error, Result};
+
+/// Rows between two progress updates.
+const PROGRESS_ROWS: u64 = 8_192;
+
+/// Reads a CSV file, gzip-compressed when `gzip` is set, into `data_path`.
+pub(crate) fn read(
+    path: &Path,
+    gzip: bool,
+    config: &IngestConfig,
+    data_path: &Path,
+    progress: &dyn Progress,
+) -> Result<Ingested> {
+    check_compression(path, gzip)?;
+    let input = CsvInput { path, gzip, config };
+
+    let names = input.column_names()?;
+    let label = check_columns(path, &names, config)?;
+    let (kinds, rows) = input.scan(&names, progress)?;
+    let layout = Layout { names, kinds, label };
+
+    let mut writer = TableWriter::create(data_path, &layout.features())?;
+    let mut labels = LabelMatcher::new(&config.label);
+    input.convert(&layout, rows, &mut writer, &mut labels, progress)?;
+    writer.finish(&layout, &labels)
+}
+
+/// Rejects a gzip file read as plain CSV and a plain file read as gzip, by the first bytes.
+fn check_compression(path: &Path, gzip: bool) -> Result<()> {
+    let mut start = [0u8; 4];
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut filled = 0;
+    while filled < start.len() {
+        match file.read(&mut start[filled..]).map_err(|e| Error::io(path, e))? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    let start = &start[..filled];
+
+    let is_gzip = start.starts_with(&[0x1f, 0x8b]);
+    let message = if gzip && !is_gzip && !start.is_empty() {
+        "the file is not gzip-compressed; set `format = \"csv\"`, or give it a name that does \
+         not end in `.gz`"
+    } else if !gzip && is_gzip {
+        "the file is gzip-compressed; set `format = \"csv.gz\"`, or give it a name ending in `.gz`"
+    } else if !gzip && start == b"PAR1" {
+        "the file is Parquet; set `format = \"parquet\"`, or give it a name ending in `.parquet`"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Unsupported { path: path.to_path_buf(), message: message.to_string() })
+}
+
+/// One CSV input and the settings for reading it.
+struct CsvInput<'a> {
+    path: &'a Path,
+    gzip: bool,
+    config: &'a IngestConfig,
+}
+
+/// A CSV reader over the file, with the count of raw (compressed) bytes consumed so far.
+struct OpenReader {
+    records: csv::Reader<Box<dyn Read>>,
+    consumed: Rc<Cell<u64>>,
+    total: u64,
+}
+
+/// Counts the bytes read from the file, before any decompression, for progress reports.
+struct CountingReader<R> {
+    inner: R,
+    consumed: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        self.consumed.set(self.consumed.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// The first pass's type check of one column.
+enum TypeCheck {
+    /// The type is declared in `types`, and every value must fit it.
+    Declared(ColumnKind),
+    /// The type is inferred from the values seen so far.
+    Inferred { seen: bool, integers: bool, numbers: bool },
+}
+
+/// A column being filled during the second pass.
+enum ColumnBuilder {
+    Number(Float64Builder),
+    Text(StringBuilder),
+}
+
+impl CsvInput<'_> {
+    fn open(&self) -> Result<OpenReader> {
+        let file = File::open(self.path).map_err(|e| Error::io(self.path, e))?;
+        let total = file.metadata().map_err(|e| Error::io(self.path, e))?.len();
+        let consumed = Rc::new(Cell::new(0));
+        let counted = CountingReader { inner: file, consumed: Rc::clone(&consumed) };
+        let bytes: Box<dyn Read> =
+            if self.gzip { Box::new(MultiGzDecoder::new(counted)) } else { Box::new(counted) };
+        let records = csv::ReaderBuilder::new()
+            .delimiter(self.config.delimiter as u8)
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(1 << 16)
+            .from_reader(bytes);
+        Ok(OpenReader { records, consumed, total })
+    }
+
+    /// Reads the next record, or returns false at the end of the file.
+    fn next_record(&self, reader: &mut OpenReader, record: &mut StringRecord) -> Result<bool> {
+        reader.records.read_record(record).map_err(|error| self.csv_error(error))
+    }
+
+    fn csv_error(&self, error: csv::Error) -> Error {
+        let line = error.position().map(|position| position.line()).unwrap_or(0);
+        match error.into_kind() {
+            csv::ErrorKind::Io(source) => Error::io(self.path, source),
+            csv::ErrorKind::Utf8 { pos, err } => Error::Csv {
+                path: self.path.to_path_buf(),
+                line: pos.map(|position| position.line()).unwrap_or(line),
+                message: format!(
+                    "field {} is not valid UTF-8; convert the file to UTF-8",
+                    err.field() + 1
+                ),
+            },
+            other => {
+                Error::Csv { path: self.path.to_path_buf(), line, message: format!("{other:?}") }
+            }
+        }
+    }
+
+    /// Returns the column names: the header, the declared `columns` of a headerless file, or
+    /// `column_1`, `column_2`, ... for a headerless file without them.
+    fn column_names(&self) -> Result<Vec<String>> {
+        if let (false, Some(columns)) = (self.config.header, &self.config.columns) {
+            return Ok(columns.clone());
+        }
+        let mut reader = self.open()?;
+        let mut record = StringRecord::new();
+        if !self.next_record(&mut reader, &mut record)? {
+            return Err(Error::Empty {
+                path: self.path.to_path_buf(),
+                problem: "the file is empty",
+            });
+        }
+        if !self.config.header {
+            return Ok((1..=record.len()).map(|position| format!("column_{position}")).collect());
+        }
+        let names: Vec<String> = record.iter().map(|name| name.trim().to_string()).collect();
+        if let Some(declared) = &self.config.columns {
+            compare_columns(self.path, declared, &names)?;
+        }
+        Ok(names)
+    }
+
+    /// Opens the file and skips the header line, if any.
+    fn open_data(&self, record: &mut StringRecord) -> Result<OpenReader> {
+        let mut reader = self.open()?;
+        if self.config.header {
+            self.next_record(&mut reader, record)?;
+        }
+        Ok(reader)
+    }
+
+    /// First pass: checks row widths and declared types, infers the other types, and counts
+    /// the data rows.
+    fn scan(&self, names: &[String], progress: &dyn Progress) -> Result<(Vec<ColumnKind>, u64)> {
+        let missing = MissingValues::new(&self.config.missing);
+        let mut checks: Vec<TypeCheck> = names
+            .iter()
+            .map(|name| match self.config.types.get(name) {
+                Some(kind) => TypeCheck::Declared(*kind),
+                None => TypeCheck::Inferred { seen: false, integers: true, numbers: true },
+            })
+            .collect();
+
+        let mut record = StringRecord::new();
+        let mut reader = self.open_data(&mut record)?;
+        let mut task = self.task(progress, "scan", &reader);
+        let mut rows = 0u64;
+        while self.next_record(&mut reader, &mut record)? {
+            let line = record_line(&record);
+            self.check_width(&record, names.len(), line)?;
+            for ((value, check), name) in record.iter().zip(&mut checks).zip(names) {
+                let value = value.trim();
+                if missing.contains(value) {
+                    continue;
+                }
+                match check {
+                    TypeCheck::Declared(ColumnKind::String) => {}
+                    TypeCheck::Declared(kind) => {
+                        self.parse_value(value, *kind, name, line)?;
+                    }
+                    TypeCheck::Inferred { seen, integers, numbers } => {
+                        *seen = true;
+                        if *integers && !is_integer_literal(value) {
+                            *integers = false;
+                        }
+                        if *numbers && !*integers && parse_number(value).is_none() {
+                            *numbers = false;
+                        }
+                    }
+                }
+            }
+            rows += 1;
+            if rows.is_multiple_of(PROGRESS_ROWS) {
+                task.set(reader.consumed.get(), &format!("{rows} rows"));
+            }
+        }
+        if rows == 0 {
+            let problem = if self.config.header {
+                "the file has a header but no data rows"
+            } else {
+                "the file is empty"
+            };
+            return Err(Error::Empty { path: self.path.to_path_buf(), problem });
+        }
+        task.finish(&format!("{rows} rows"));
+
+        let kinds = checks
+            .into_iter()
+            .map(|check| match check {
+                TypeCheck::Declared(kind) => kind,
+                TypeCheck::Inferred { seen: false, .. } => ColumnKind::Float,
+                TypeCheck::Inferred { integers: true, .. } => ColumnKind::Int,
+                TypeCheck::Inferred { numbers: true, .. } => ColumnKind::Float,
+                TypeCheck::Inferred { .. } => ColumnKind::String,
+            })
+            .collect();
+        Ok((kinds, rows))
+    }
+
+    /// Second pass: parses every value into typed columns and writes them in batches.
+    fn convert(
+        &self,
+        layout: &Layout,
+        expected_rows: u64,
+        writer: &mut TableWriter,
+        labels: &mut LabelMatcher,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let Layout { names, kinds, label } = layout;
+        let missing = MissingValues::new(&self.config.missing);
+        let mut builders: Vec<Option<ColumnBuilder>> = kinds
+            .iter()
+            .enumerate()
+            .map(|(position, kind)| match (position == *label, kind.is_numeric()) {
+                (true, _) => None,
+                (false, true) => {
+                    Some(ColumnBuilder::Number(Float64Builder::with_capacity(BATCH_ROWS)))
+                }
+                (false, false) => Some(ColumnBuilder::Text(StringBuilder::new())),
+            })
+            .collect();
+        let mut label_ids = Vec::with_capacity(BATCH_ROWS);
+
+        let mut record = StringRecord::new();
+        let mut reader = self.open_data(&mut record)?;
+        let mut task = self.task(progress, "read", &reader);
+        let mut rows = 0u64;
+        while self.next_record(&mut reader, &mut record)? {
+            let line = record_line(&record);
+            self.check_width(&record, names.len(), line)?;
+            for (position, value) in record.iter().enumerate() {
+                let value = value.trim();
+                let is_missing = missing.contains(value);
+                match &mut builders[position] {
+                    None if is_missing => {
+                        return Err(Error::MissingLabel {
+                            path: self.path.to_path_buf(),
+                            location: Location::Line(line),
+                            column: names[position].clone(),
+                            value: value.to_string(),
+                        });
+                    }
+                    None => {
+                        let id = labels.classify(value).ok_or_else(|| {
+                            labels.unknown_label(self.path, Location::Line(line), value)
+                        })?;
+                        label_ids.push(id);
+                    }
+                    Some(ColumnBuilder::Number(numbers)) if is_missing => numbers.append_null(),
+                    Some(ColumnBuilder::Text(texts)) if is_missing => texts.append_null(),
+                    Some(ColumnBuilder::Number(numbers)) => {
+                        numbers.append_value(self.parse_value(
+                            value,
+                            kinds[position],
+                            &names[position],
+                            line,
+                        )?);
+                    }
+                    Some(ColumnBuilder::Text(texts)) => texts.append_value(value),
+                }
+            }
+            rows += 1;
+            if label_ids.len() == BATCH_ROWS {
+                writer.write(finish_columns(&mut builders), &label_ids, labels)?;
+                label_ids.clear();
+            }
+            if rows.is_multiple_of(PROGRESS_ROWS) {
+                task.set(reader.consumed.get(), &format!("{rows} rows"));
+            }
+        }
+        writer.write(finish_columns(&mut builders), &label_ids, labels)?;
+
+        if rows != expected_rows {
+            let message = format!(
+                "the file changed while it was read ({expected_rows} rows in the first pass, \
+                 {rows} in the second); run ingest again once nothing writes to it"
+            );
+            return Err(Error::io(self.path, std::io::Error::other(message)));
+        }
+        task.finish(&format!("{rows} rows"));
+        Ok(())
+    }
+
+    fn task(&self, progress: &dyn Progress, step: &str, reader: &OpenReader) -> Box<dyn Task> {
+        let name = self.path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default();
+        progress.task(&format!("{step} {name}"), Some(reader.total), Unit::Bytes)
+    }
+
+    fn check_width(&self, record: &StringRecord, width: usize, line: u64) -> Result<()> {
+        if record.len() == width {
+            return Ok(());
+        }
+        let source = match (self.config.header, &self.config.columns) {
+            (true, _) => "the header has",
+            (false, Some(_)) => "`columns` declares",
+            (false, None) => "the first row has",
+        };
+        Err(Error::Csv {
+            path: self.path.to_path_buf(),
+            line,
+            message: format!(
+                "the row has {} but {source} {width}; quote fields that contain the delimiter \
+                 `{}`, close any quote left open, or correct the row",
+                fields(record.len()),
+                self.config.delimiter.escape_default()
+            ),
+        })
+    }
+
+    /// Parses a non-missing value of a numeric column.
+    fn parse_value(&self, value: &str, kind: ColumnKind, column: &str, line: u64) -> Result<f64> {
+        let (parsed, expected) = match kind {
+            ColumnKind::Int => (parse_whole(value), "a whole number"),
+            _ => (parse_number(value), "a number"),
+        };
+        parsed.ok_or_else(|| Error::InvalidValue {
+            path: self.path.to_path_buf(),
+            location: Location::Line(line),
+            column: column.to_string(),
+            value: value.to_string(),
+            expected,
+        })
+    }
+}
+
+/// Takes the values built so far out of every feature column.
+fn finish_columns(builders: &mut [Option<ColumnBuilder>]) -> Vec<ArrayRef> {
+    builders
+        .iter_mut()
+        .flatten()
+        .map(|builder| -> ArrayRef {
+            match builder {
+                ColumnBuilder::Number(numbers) => Arc::new(numbers.finish()),
+                ColumnBuilder::Text(texts) => Arc::new(texts.finish()),
+            }
+        })
+        .collect()
+}
+
+/// Writes a field count with the noun in the right number.
+fn fields(count: usize) -> String {
+    match count {
+        1 => "1 field".to_string(),
+        _ => format!("{count} fields"),
+    }
+}
+
+/// Returns the 1-based line a record starts on.
+fn record_line(record: &StringRecord) -> u64 {
+    record.position().map(|position| position.line()).unwrap_or(0)
+}
+
+/// The configured spellings of a missing value, trimmed.
+pub(crate) struct MissingValues {
+    spellings: HashSet<String>,
+    longest: usize,
+}
+
+impl MissingValues {
+    pub(crate) fn new(spellings: &[String]) -> Self {
+        let spellings: HashSet<String> =
+            spellings.iter().map(|spelling| spelling.trim().to_string()).collect();
+        let longest = spellings.iter().map(String::len).max().unwrap_or(0);
+        MissingValues { spellings, longest }
+    }
+
+    /// Returns whether a trimmed value is one of the spellings.
+    pub(crate) fn contains(&self, value: &str) -> bool {
+        value.len() <= self.longest && self.spellings.contains(value)
+    }
+}
+
+/// Parses a number as Rust's `f64` parser does, which also accepts `inf` and `NaN` spellings.
+pub(crate) fn parse_number(value: &str) -> Option<f64> {
+    value.parse::<f64>().ok()
+}
+
+/// Parses a finite number without a fractional part, such as `3`, `3.0` or `1e3`.
+pub(crate) fn parse_whole(value: &str) -> Option<f64> {
+    parse_number(value).filter(|number| number.is_finite() && number.fract() == 0.0)
+}
+
+/// Returns whether a value is written as an integer: an optional sign and decimal digits.
+fn is_integer_literal(value: &str) -> bool {
+    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+    !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_literals_are_digits_with_optional_sign() {
+        assert!(is_integer_literal("42"));
+        assert!(is_integer_literal("-7"));
+        assert!(is_integer_literal("+0"));
+        assert!(!is_integer_literal("1.0"));
+        assert!(!is_integer_literal("1e3"));
+        assert!(!is_integer_literal("-"));
+        assert!(!is_integer_literal(""));
+    }
+
+    #[test]
+    fn whole_numbers_accept_integral_floats() {
+        assert_eq!(parse_whole("3"), Some(3.0));
+        assert_eq!(parse_whole("3.0"), Some(3.0));
+        assert_eq!(parse_whole("1e3"), Some(1000.0));
+        assert_eq!(parse_whole("2.5"), None);
+        assert_eq!(parse_whole("inf"), None);
+        assert_eq!(parse_whole("x"), None);
+    }
+
+    #[test]
+    fn missing_values_compare_trimmed_spellings() {
+        let missing = MissingValues::new(&[" NA ".to_string(), String::new()]);
+        assert!(missing.contains("NA"));
+        assert!(missing.contains(""));
+        assert!(!missing.contains("na"));
+        assert!(!missing.contains("NAN"));
+    }
+}

@@ -1,0 +1,257 @@
+//! The output table: the checks on column names shared by every input format, and the writer
+//! of `data.parquet`, which takes typed feature columns in batches and adds `_row_id` and
+//! `_label` while counting nulls per column and duplicate rows.
+//!
+//! Writes `data.parquet`, zstd-compressed with the writer properties every stage uses.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, Float64Array, RecordBatch, StringArray, UInt8Array, UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use common::{ColumnSummary, LABEL, LabelCounts, ROW_ID};
+use parquet::arrow::ArrowWriter;
+
+use crate::config::{ColumnKind, IngestConfig, check_names};
+use crate::label::LabelMatcher;
+use crate::{Error, Result};
+
+/// Rows parsed and written per batch.
+pub(crate) const BATCH_ROWS: usize = 65_536;
+
+/// The figures a reader collects for `summary.json`.
+#[derive(Debug)]
+pub(crate) struct Ingested {
+    /// Every column of the input, the label column included, in file order.
+    pub columns: Vec<ColumnSummary>,
+    pub rows: u64,
+    pub label_counts: LabelCounts,
+    pub label_values: std::collections::BTreeMap<String, u64>,
+    pub duplicate_rows: u64,
+}
+
+/// The input's columns in file order, with their kinds and the position of the label column.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    pub names: Vec<String>,
+    pub kinds: Vec<ColumnKind>,
+    pub label: usize,
+}
+
+impl Layout {
+    /// Returns the names and kinds of every column except the label column.
+    pub(crate) fn features(&self) -> Vec<(String, ColumnKind)> {
+        self.names
+            .iter()
+            .zip(&self.kinds)
+            .enumerate()
+            .filter(|(position, _)| *position != self.label)
+            .map(|(_, (name, kind))| (name.clone(), *kind))
+            .collect()
+    }
+}
+
+/// Checks the input's column names against the configuration and returns the position of the
+/// label column.
+pub(crate) fn check_columns(path: &Path, names: &[String], config: &IngestConfig) -> Result<usize> {
+    check_names(names)
+        .map_err(|message| Error::InvalidColumns { path: path.to_path_buf(), message })?;
+    let missing = |column: &str, setting| Error::MissingColumn {
+        path: path.to_path_buf(),
+        column: column.to_string(),
+        setting,
+        available: names.to_vec(),
+    };
+    for column in config.types.keys() {
+        if !names.contains(column) {
+            return Err(missing(column, "`types`"));
+        }
+    }
+    names
+        .iter()
+        .position(|name| *name == config.label.column)
+        .ok_or_else(|| missing(&config.label.column, "`label.column`"))
+}
+
+/// Checks that the input's column names equal the declared `columns`.
+pub(crate) fn compare_columns(path: &Path, declared: &[String], found: &[String]) -> Result<()> {
+    let quoted = |name: Option<&String>| match name {
+        Some(name) => format!("`{name}`"),
+        None => "no column".to_string(),
+    };
+    for position in 0..declared.len().max(found.len()) {
+        let (expected, actual) = (declared.get(position), found.get(position));
+        if expected != actual {
+            return Err(Error::HeaderMismatch {
+                path: path.to_path_buf(),
+                position: position + 1,
+                declared: quoted(expected),
+                found: quoted(actual),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Streams batches of rows into `data.parquet`.
+pub(crate) struct TableWriter {
+    path: PathBuf,
+    schema: SchemaRef,
+    writer: ArrowWriter<File>,
+    nulls: Vec<u64>,
+    row_hashes: HashSet<u128>,
+    duplicate_rows: u64,
+    rows: u64,
+}
+
+impl TableWriter {
+    /// Creates `path` for a table with the given feature columns, in order.
+    pub(crate) fn create(path: &Path, features: &[(String, ColumnKind)]) -> Result<Self> {
+        let mut fields = vec![
+            Field::new(ROW_ID, DataType::UInt64, false),
+            Field::new(LABEL, DataType::UInt8, false),
+        ];
+        for (name, kind) in features {
+            let data_type = if kind.is_numeric() { DataType::Float64 } else { DataType::Utf8 };
+            fields.push(Field::new(name, data_type, true));
+        }
+        let schema = Arc::new(Schema::new(fields));
+
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let properties = common::table::writer_properties();
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
+            .map_err(|source| parquet_error(path, source))?;
+        Ok(TableWriter {
+            path: path.to_path_buf(),
+            schema,
+            writer,
+            nulls: vec![0; features.len()],
+            row_hashes: HashSet::new(),
+            duplicate_rows: 0,
+            rows: 0,
+        })
+    }
+
+    /// Writes one batch: the feature columns (Float64 or Utf8, as declared in
+    /// [`create`](Self::create)) and the label id of each row.
+    pub(crate) fn write(
+        &mut self,
+        features: Vec<ArrayRef>,
+        label_ids: &[u32],
+        labels: &LabelMatcher,
+    ) -> Result<()> {
+        let rows = label_ids.len();
+        if rows == 0 {
+            return Ok(());
+        }
+        for (nulls, column) in self.nulls.iter_mut().zip(&features) {
+            *nulls += column.null_count() as u64;
+        }
+        self.count_duplicates(&features, label_ids);
+
+        let row_ids: UInt64Array = (self.rows..self.rows + rows as u64).collect();
+        let label_values: UInt8Array = label_ids.iter().map(|&id| labels.class(id)).collect();
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(row_ids), Arc::new(label_values)];
+        columns.extend(features);
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|source| common::Error::Arrow { path: self.path.clone(), source })?;
+        self.writer.write(&batch).map_err(|source| parquet_error(&self.path, source))?;
+        self.rows += rows as u64;
+        Ok(())
+    }
+
+    /// Hashes every row (all feature values and the label value) and counts the rows whose
+    /// hash was seen before.
+    ///
+    /// The hash is 128 bits of blake3, so two different rows collide with probability about
+    /// n² / 2^129 for n rows, which is negligible for any file that fits on a disk.
+    fn count_duplicates(&mut self, features: &[ArrayRef], label_ids: &[u32]) {
+        enum Values<'a> {
+            Number(&'a Float64Array),
+            Text(&'a StringArray),
+        }
+        let columns: Vec<Values> = features
+            .iter()
+            .map(|column| match column.as_any().downcast_ref::<Float64Array>() {
+                Some(numbers) => Values::Number(numbers),
+                None => Values::Text(
+                    column
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .expect("features are Float64 or Utf8"),
+                ),
+            })
+            .collect();
+
+        for (row, label_id) in label_ids.iter().enumerate() {
+            let mut hasher = blake3::Hasher::new();
+            for column in &columns {
+                match column {
+                    Values::Number(numbers) if numbers.is_null(row) => hasher.update(&[0]),
+                    Values::Text(texts) if texts.is_null(row) => hasher.update(&[0]),
+                    Values::Number(numbers) => {
+                        // -0.0 equals 0.0 and every NaN is the same missing-like value.
+                        let value = numbers.value(row);
+                        let value = if value == 0.0 {
+                            0.0
+                        } else if value.is_nan() {
+                            f64::NAN
+                        } else {
+                            value
+                        };
+                        hasher.update(&[1]);
+                        hasher.update(&value.to_bits().to_le_bytes())
+                    }
+                    Values::Text(texts) => {
+                        let text = texts.value(row).as_bytes();
+                        hasher.update(&[2]);
+                        hasher.update(&(text.len() as u64).to_le_bytes());
+                        hasher.update(text)
+                    }
+                };
+            }
+            hasher.update(&label_id.to_le_bytes());
+            let digest = hasher.finalize();
+            let hash = u128::from_le_bytes(digest.as_bytes()[..16].try_into().expect("16 bytes"));
+            if !self.row_hashes.insert(hash) {
+                self.duplicate_rows += 1;
+            }
+        }
+    }
+
+    /// Closes the Parquet file and summarises the table.
+    pub(crate) fn finish(self, layout: &Layout, labels: &LabelMatcher) -> Result<Ingested> {
+        self.writer.close().map_err(|source| parquet_error(&self.path, source))?;
+
+        let mut feature_nulls = self.nulls.into_iter();
+        let columns = layout
+            .names
+            .iter()
+            .zip(&layout.kinds)
+            .enumerate()
+            .map(|(position, (name, kind))| ColumnSummary {
+                name: name.clone(),
+                kind: kind.as_str().to_string(),
+                nulls: match position == layout.label {
+                    true => 0,
+                    false => feature_nulls.next().unwrap_or(0),
+                },
+            })
+            .collect();
+        Ok(Ingested {
+            columns,
+            rows: self.rows,
+            label_counts: labels.counts(),
+            label_values: labels.value_counts(),
+            duplicate_rows: self.duplicate_rows,
+        })
+    }
+}
+
+fn parquet_error(path: &Path, source: parquet::errors::ParquetError) -> Error {
+    Error::Artifact(common::Error::Parquet { path: path.to_path_buf(), source })
+}
