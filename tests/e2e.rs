@@ -12,7 +12,10 @@ use arrow::array::RecordBatchReader;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
 }
 
 /// Returns the shared data folder, or `None` (with a note) when it is absent outside CI.
@@ -67,50 +70,87 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn fraud_study_runs_end_to_end() {
-    let Some(data) = shared_data() else { return };
-    let runs = tempfile::tempdir().unwrap();
-    let output = xtask(&[
+/// Runs `xtask experiment` with a private cache and runs directory, returning the output.
+fn experiment(config: &str, data: &Path, work: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
         "experiment",
-        "configs/fraud.toml",
+        config,
         "--data-dir",
         data.to_str().unwrap(),
         "--runs-dir",
-        runs.path().to_str().unwrap(),
+        work.join("runs").to_str().unwrap(),
+        "--cache-dir",
+        work.join("cache").to_str().unwrap(),
         "--json",
-    ]);
-    assert!(output.status.success(), "experiment failed: {}", stderr_of(&output));
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect::<Vec<_>>();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    xtask(&args)
+}
 
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+fn summary(output: &Output) -> serde_json::Value {
+    assert!(output.status.success(), "experiment failed: {}", stderr_of(output));
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+/// Returns the statuses of the stages in a JSON summary, by stage name.
+fn statuses(summary: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (s["name"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn fraud_study_runs_end_to_end() {
+    let Some(data) = shared_data() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let summary = summary(&experiment("configs/fraud.toml", &data, work.path(), &[]));
+
     let run_dir = PathBuf::from(summary["run_dir"].as_str().unwrap());
     let report = PathBuf::from(summary["report"].as_str().unwrap());
-    assert!(run_dir.starts_with(runs.path()));
+    assert!(run_dir.starts_with(work.path()));
     let html = fs::read_to_string(&report).unwrap();
     assert!(html.contains("<svg"), "the report has no charts");
     assert!(!html.contains("src=\"http"), "the report loads something from the network");
 
+    // The sweep in configs/fraud.toml has 8 MLP and 4 autoencoder trials.
     let trials = summary["trials"].as_array().unwrap();
-    assert_eq!(trials.len(), 2);
-    let metric = |name: &str, key: &str| {
-        let trial = trials.iter().find(|t| t["name"] == name).unwrap();
-        assert_eq!(trial["status"], "ok");
-        trial["metrics"][key].as_f64().unwrap()
-    };
-    assert!(metric("mlp", "roc_auc") >= 0.97, "MLP ROC-AUC {}", metric("mlp", "roc_auc"));
-    assert!(metric("mlp", "average_precision") >= 0.90, "MLP AP {}", metric("mlp", "average_precision"));
-    assert!(metric("autoencoder", "roc_auc") >= 0.90, "AE ROC-AUC {}", metric("autoencoder", "roc_auc"));
+    assert_eq!(trials.len(), 12);
     for trial in trials {
+        assert_eq!(trial["status"], "ok", "{trial}");
+        let metric = |key: &str| trial["metrics"][key].as_f64().unwrap();
+        match trial["model"].as_str().unwrap() {
+            "mlp" => {
+                assert!(metric("roc_auc") >= 0.97, "{trial}");
+                assert!(metric("average_precision") >= 0.90, "{trial}");
+            }
+            "autoencoder" => assert!(metric("roc_auc") >= 0.90, "{trial}"),
+            other => panic!("unexpected model kind {other}"),
+        }
         for key in ["f1", "precision", "recall", "precision_at_k", "recall_at_1pct_fpr"] {
-            let value = trial["metrics"][key].as_f64().unwrap();
-            assert!((0.0..=1.0).contains(&value), "{key} = {value}");
+            assert!((0.0..=1.0).contains(&metric(key)), "{key} = {}", metric(key));
         }
     }
 
+    // Ingest and preprocess ran once for all trials.
+    let statuses = statuses(&summary);
+    assert_eq!(statuses["data"], "ran");
+    assert_eq!(statuses["split"], "ran");
+    assert_eq!(statuses.len(), 2 + 12 + 12 + 1);
+
     let files = files_below(&run_dir);
-    let parquet_files: Vec<_> = files.iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).collect();
-    // data; train, validation and test; two histories; scores and curves of two models.
-    assert_eq!(parquet_files.len(), 10, "{parquet_files:?}");
+    let parquet_files: Vec<_> =
+        files.iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).collect();
+    // data; train, validation and test; 12 histories; scores and curves of 12 models; results.
+    assert_eq!(parquet_files.len(), 1 + 3 + 12 + 24 + 1, "{parquet_files:?}");
     for path in parquet_files {
         let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -120,13 +160,15 @@ fn fraud_study_runs_end_to_end() {
         let rows: usize = reader.map(|batch| batch.unwrap().num_rows()).sum();
         assert!(rows > 0, "{} is empty", path.display());
     }
-    for stage in ["data", "split", "mlp", "autoencoder", "mlp-eval", "autoencoder-eval", "report"] {
+    for stage in statuses.keys() {
         let manifest = run_dir.join(stage).join("manifest.json");
-        let manifest: serde_json::Value = serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();
-        assert_eq!(manifest["stage"], stage);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();
         assert_eq!(manifest["key"].as_str().unwrap().len(), 64);
     }
-    assert!(run_dir.join("run.json").is_file());
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["status"], "ok");
     assert!(files.iter().all(|p| !p.to_string_lossy().contains(".partial")), "{files:?}");
 }
 
@@ -166,18 +208,27 @@ inputs = ["data"]
             dir.join("experiment.toml").to_str().unwrap(),
             "--runs-dir",
             dir.join("runs").to_str().unwrap(),
+            "--cache-dir",
+            dir.join("cache").to_str().unwrap(),
         ])
     }
 
-    /// Asserts that no stage of the failed run was published and no run record exists.
+    /// Asserts that no stage was published and that any run record says the run failed.
     fn assert_nothing_complete(&self) {
-        let runs = self.dir.path().join("runs");
-        if !runs.exists() {
-            return;
-        }
-        for file in files_below(&runs) {
-            let name = file.file_name().unwrap().to_string_lossy();
-            assert!(name != "manifest.json" && name != "run.json", "left behind {}", file.display());
+        for folder in ["runs", "cache"] {
+            let path = self.dir.path().join(folder);
+            if !path.exists() {
+                continue;
+            }
+            for file in files_below(&path) {
+                let name = file.file_name().unwrap().to_string_lossy();
+                assert_ne!(name, "manifest.json", "left behind {}", file.display());
+                if name == "run.json" {
+                    let record: serde_json::Value =
+                        serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+                    assert_eq!(record["status"], "failed", "{}", file.display());
+                }
+            }
         }
     }
 }
@@ -202,21 +253,17 @@ fn checksum_mismatch_is_reported() {
     let mut content = GOOD_CSV.as_bytes().to_vec();
     content.resize(2_860_022, b'\n');
     fs::write(data.path().join("creditcard/creditcard_sample.csv"), content).unwrap();
-    let runs = tempfile::tempdir().unwrap();
-    let output = xtask(&[
-        "experiment",
-        "configs/fraud.toml",
-        "--data-dir",
-        data.path().to_str().unwrap(),
-        "--runs-dir",
-        runs.path().to_str().unwrap(),
-    ]);
+    let work = tempfile::tempdir().unwrap();
+    let output = experiment("configs/fraud.toml", data.path(), work.path(), &[]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
     let line = error_line(&output);
     assert!(line.contains("sha256"), "{line}");
-    assert!(line.contains("03f9faa6d17e910ee343bdf4c211c6135bd622d8ae4aa6eacb246309ddcc0e95"), "{line}");
+    assert!(
+        line.contains("03f9faa6d17e910ee343bdf4c211c6135bd622d8ae4aa6eacb246309ddcc0e95"),
+        "{line}"
+    );
     assert!(line.contains("creditcard_sample.csv"), "{line}");
-    for file in files_below(runs.path()) {
+    for file in files_below(work.path()) {
         assert_ne!(file.file_name().unwrap(), "manifest.json", "left behind {}", file.display());
     }
 }

@@ -21,6 +21,8 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 use train::TrainConfig;
 
+use crate::sweep::Sweep;
+
 /// An invalid experiment file, with the position of the offending text.
 #[derive(Debug)]
 pub struct ConfigError {
@@ -44,6 +46,14 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// Drops the position, for errors in command-line overrides rather than the file.
+    fn without_position(mut self) -> Self {
+        self.position = None;
+        self
+    }
+}
 
 /// The `[experiment]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,6 +133,9 @@ pub struct Stage {
     pub inputs: Vec<String>,
     /// The parameters.
     pub params: StageParams,
+    /// The parameter table as written (with overrides applied), from which sweeps derive
+    /// their variants.
+    pub raw: Spanned<DeTable<'static>>,
 }
 
 impl Stage {
@@ -142,25 +155,38 @@ pub struct Experiment {
     pub meta: ExperimentMeta,
     /// Stages in dependency order (file order where the graph allows).
     pub stages: Vec<Stage>,
+    /// The `[sweep]` table, if any.
+    pub sweep: Option<Sweep>,
+    /// The `-S KEY=VALUE` overrides applied, as given.
+    pub overrides: Vec<String>,
+    /// The file's text, for positions in errors found after parsing.
+    pub text: &'static str,
 }
 
 impl Experiment {
-    /// Reads and validates an experiment file.
-    pub fn load(path: &Path) -> Result<Experiment, ConfigError> {
+    /// Reads and validates an experiment file, applying `-S KEY=VALUE` overrides.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Experiment, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.to_path_buf(),
             position: None,
             message: format!("cannot read the experiment file: {e}"),
         })?;
-        Experiment::parse(path, &text)
+        Experiment::parse(path, &text, overrides)
     }
 
     /// Parses and validates the text of an experiment file; `path` is used in messages.
-    pub fn parse(path: &Path, text: &str) -> Result<Experiment, ConfigError> {
+    pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<Experiment, ConfigError> {
+        // The parsed tables borrow the text for as long as the experiment lives, and an
+        // experiment file is read once per process, so leaking it costs a few kilobytes.
+        let text: &'static str = Box::leak(text.to_string().into_boxed_str());
         let parser = Parser { path, text };
         let root = DeTable::parse(text).map_err(|e| parser.toml_error(&e))?;
         let root_span = root.span();
         let mut root = root.into_inner();
+        let overrides_parsed = crate::sweep::parse_overrides(overrides)
+            .map_err(|message| parser.error(0..0, &message).without_position())?;
+        crate::sweep::apply_overrides(&mut root, &overrides_parsed, text.len() + 1)
+            .map_err(|message| parser.error(0..0, &message).without_position())?;
 
         let Some(meta) = root.remove("experiment") else {
             return Err(parser.error(
@@ -169,6 +195,7 @@ impl Experiment {
             ));
         };
         let meta: ExperimentMeta = parser.deserialize(meta, "experiment")?;
+        let sweep_value = root.remove("sweep");
         let Some(stages_value) = root.remove("stages") else {
             return Err(parser.error(
                 root_span.start..root_span.start,
@@ -201,22 +228,31 @@ impl Experiment {
         }
         stages.sort_by_key(|stage| spans[&stage.name].0.start);
         let stages = order_stages(&parser, stages, &spans)?;
-        Ok(Experiment { path: path.to_path_buf(), meta, stages })
+        let sweep = match sweep_value {
+            Some(value) => Some(
+                Sweep::parse(value, &stages, meta.seed)
+                    .map_err(|(span, message)| parser.error(span, &message))?,
+            ),
+            None => None,
+        };
+        let experiment = Experiment {
+            path: path.to_path_buf(),
+            meta,
+            stages,
+            sweep,
+            overrides: overrides.to_vec(),
+            text,
+        };
+        // Expanding the sweep deserialises every variant, so a swept key that does not exist
+        // or a value of the wrong type is reported here, before anything runs.
+        crate::sweep::expand(&experiment)
+            .map_err(|(span, message)| parser.error(span, &message))?;
+        Ok(experiment)
     }
 
-    /// Returns the stage with this name.
-    pub fn stage(&self, name: &str) -> Option<&Stage> {
-        self.stages.iter().find(|stage| stage.name == name)
-    }
-
-    /// Returns the first upstream stage of `kind` reached from `name` through inputs,
-    /// the stage itself included.
-    pub fn upstream(&self, name: &str, kind: StageKind) -> Option<&Stage> {
-        let stage = self.stage(name)?;
-        if stage.kind() == kind {
-            return Some(stage);
-        }
-        stage.inputs.iter().find_map(|input| self.upstream(input, kind))
+    /// Returns a `FILE:LINE:COLUMN` error for a span of the file.
+    pub fn error_at(&self, span: Range<usize>, message: &str) -> ConfigError {
+        Parser { path: &self.path, text: self.text }.error(span, message)
     }
 }
 
@@ -256,12 +292,21 @@ impl Parser<'_> {
             .map_err(|e| self.toml_error(&e))
     }
 
+    fn stage_params(
+        &self,
+        name: &str,
+        kind: StageKind,
+        table: Spanned<DeTable<'static>>,
+    ) -> Result<StageParams, ConfigError> {
+        stage_params(name, kind, table).map_err(|(span, message)| self.error(span, &message))
+    }
+
     /// Reads one `[stages.NAME]` table: its `kind`, its `inputs` and its parameters.
     fn stage(
         &self,
         name: String,
         name_span: Range<usize>,
-        table: Spanned<DeValue<'_>>,
+        table: Spanned<DeValue<'static>>,
     ) -> Result<(Stage, Vec<Range<usize>>), ConfigError> {
         let span = table.span();
         let DeValue::Table(mut fields) = table.into_inner() else {
@@ -307,26 +352,41 @@ impl Parser<'_> {
                 input_spans.push(item.span());
             }
         }
-        let table = Spanned::new(span.clone(), DeValue::Table(fields));
-        let params = match kind {
-            StageKind::Ingest => StageParams::Ingest(self.deserialize(table, &name)?),
-            StageKind::Preprocess => StageParams::Preprocess(self.deserialize(table, &name)?),
-            StageKind::Train => StageParams::Train(self.deserialize(table, &name)?),
-            StageKind::Evaluate => StageParams::Evaluate(self.deserialize(table, &name)?),
-            StageKind::Report => StageParams::Report(self.deserialize(table, &name)?),
-        };
-        if let StageParams::Train(config) = &params {
-            config
-                .validate()
-                .map_err(|e| self.error(span.clone(), &format!("stage `{name}`: {e}")))?;
-        }
-        if let StageParams::Preprocess(config) = &params {
-            config
-                .validate()
-                .map_err(|e| self.error(span.clone(), &format!("stage `{name}`: {e}")))?;
-        }
-        Ok((Stage { name, inputs, params }, input_spans))
+        let raw = Spanned::new(span.clone(), fields);
+        let params = self.stage_params(&name, kind, raw.clone())?;
+        Ok((Stage { name, inputs, params, raw }, input_spans))
     }
+}
+
+/// Deserialises and checks the parameter table of a stage of `kind`; errors carry the span of
+/// the offending text.
+pub fn stage_params(
+    name: &str,
+    kind: StageKind,
+    table: Spanned<DeTable<'static>>,
+) -> Result<StageParams, (Range<usize>, String)> {
+    fn parse<T: DeserializeOwned>(
+        table: Spanned<DeTable<'static>>,
+    ) -> Result<T, (Range<usize>, String)> {
+        let span = table.span();
+        T::deserialize(toml::de::Deserializer::from(table))
+            .map_err(|e| (e.span().unwrap_or(span), e.message().trim().to_string()))
+    }
+    let span = table.span();
+    let params = match kind {
+        StageKind::Ingest => StageParams::Ingest(parse(table)?),
+        StageKind::Preprocess => StageParams::Preprocess(parse(table)?),
+        StageKind::Train => StageParams::Train(parse(table)?),
+        StageKind::Evaluate => StageParams::Evaluate(parse(table)?),
+        StageKind::Report => StageParams::Report(parse(table)?),
+    };
+    let invalid = |e: &dyn std::fmt::Display| (span.clone(), format!("stage `{name}`: {e}"));
+    match &params {
+        StageParams::Train(config) => config.validate().map_err(|e| invalid(&e))?,
+        StageParams::Preprocess(config) => config.validate().map_err(|e| invalid(&e))?,
+        _ => {}
+    }
+    Ok(params)
 }
 
 /// Returns the kinds of stage a stage of `kind` takes as inputs, and how many.
@@ -425,7 +485,7 @@ mod tests {
     const HEAD: &str = "[experiment]\nname = \"t\"\n\n[stages.data]\nkind = \"ingest\"\ndataset = \"d\"\nlabel = { column = \"y\", anomaly = [\"1\"] }\n";
 
     fn parse(stages: &str) -> Result<Experiment, String> {
-        Experiment::parse(Path::new("t.toml"), &format!("{HEAD}{stages}"))
+        Experiment::parse(Path::new("t.toml"), &format!("{HEAD}{stages}"), &[])
             .map_err(|e| e.to_string())
     }
 
@@ -454,7 +514,6 @@ inputs = [\"data\"]
         let names: Vec<&str> = experiment.stages.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["data", "split", "mlp", "eval", "report"]);
         assert_eq!(experiment.meta.seed, 42);
-        assert_eq!(experiment.upstream("eval", StageKind::Preprocess).unwrap().name, "split");
     }
 
     #[test]
@@ -518,7 +577,7 @@ inputs = [\"data\"]
 
     #[test]
     fn unknown_top_level_key_is_rejected() {
-        let error = Experiment::parse(Path::new("t.toml"), &format!("seed = 1\n{HEAD}"))
+        let error = Experiment::parse(Path::new("t.toml"), &format!("seed = 1\n{HEAD}"), &[])
             .unwrap_err()
             .to_string();
         assert!(error.starts_with("t.toml:1:1: unknown top-level key `seed`"), "{error}");
@@ -526,7 +585,7 @@ inputs = [\"data\"]
 
     #[test]
     fn missing_experiment_table_is_rejected() {
-        let error = Experiment::parse(Path::new("t.toml"), "[stages.a]\nkind = \"ingest\"\n")
+        let error = Experiment::parse(Path::new("t.toml"), "[stages.a]\nkind = \"ingest\"\n", &[])
             .unwrap_err()
             .to_string();
         assert!(error.contains("missing `[experiment]`"), "{error}");
@@ -535,13 +594,13 @@ inputs = [\"data\"]
     #[test]
     fn invalid_device_is_rejected() {
         let text = HEAD.replace("name = \"t\"", "name = \"t\"\ndevice = \"gpu\"");
-        let error = Experiment::parse(Path::new("t.toml"), &text).unwrap_err().to_string();
+        let error = Experiment::parse(Path::new("t.toml"), &text, &[]).unwrap_err().to_string();
         assert!(error.contains("invalid device `gpu`"), "{error}");
     }
 
     #[test]
     fn syntax_error_names_position() {
-        let error = Experiment::parse(Path::new("t.toml"), "[experiment\nname = 1")
+        let error = Experiment::parse(Path::new("t.toml"), "[experiment\nname = 1", &[])
             .unwrap_err()
             .to_string();
         assert!(error.starts_with("t.toml:1:"), "{error}");

@@ -1,22 +1,28 @@
-//! Runs the stages of an experiment in order, each into its own published directory.
+//! Runs an expanded experiment against the stage cache, in parallel where the graph allows.
 //!
-//! A run lives in `RUNS_DIR/NAME/TIMESTAMP/`, with one directory per stage named after the
-//! stage and a `run.json` record written last. Each stage writes into a temporary directory
-//! that is published only when the stage succeeds (see `common::StageOutput`), so a failed
-//! or killed run never leaves a stage directory that looks complete.
+//! Every stage instance has a key computed before anything runs (see `common::Manifest`). An
+//! instance whose key has a valid cache entry is reused; any other runs into a temporary
+//! directory that is published into the cache only when it succeeds. A failed instance is
+//! recorded with its reason and the instances downstream of it are skipped; independent
+//! instances go on. Each run gets `RUNS_DIR/NAME/TIMESTAMP/` with a link per instance to its
+//! cache entry, `results.parquet` (one row per trial) and `run.json`, written last.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use common::{InputRef, Manifest, Progress, StageKind, StageOutput, Unit};
 use serde::Serialize;
 
-use crate::experiment::{Experiment, Stage, StageParams};
+use crate::cache::{Cache, KeyRecord, Lookup};
+use crate::experiment::{Experiment, StageParams};
+use crate::sweep::{self, Instance};
 
 /// Process exit codes, one per class of failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExitClass {
     /// A failure with no more specific class, such as an I/O error.
     Other = 1,
@@ -31,7 +37,7 @@ pub enum ExitClass {
 /// A stage that failed, with the class that picks the exit code.
 #[derive(Debug)]
 pub struct StageFailure {
-    /// Name of the stage.
+    /// Name of the stage instance.
     pub stage: String,
     /// Kind of the stage.
     pub kind: StageKind,
@@ -49,7 +55,7 @@ impl std::fmt::Display for StageFailure {
 
 impl std::error::Error for StageFailure {}
 
-/// Where a run reads data and writes results.
+/// How and where a run works.
 pub struct RunOptions<'a> {
     /// Directory holding the dataset files named in the registry.
     pub data_dir: PathBuf,
@@ -57,40 +63,77 @@ pub struct RunOptions<'a> {
     pub registry: PathBuf,
     /// Parent directory of all runs.
     pub runs_dir: PathBuf,
+    /// The stage cache.
+    pub cache_dir: PathBuf,
+    /// Stage instances run at once.
+    pub jobs: usize,
+    /// Stages to rerun even when cached, with everything downstream.
+    pub force: Vec<String>,
     /// Where progress goes.
     pub progress: &'a dyn Progress,
 }
 
-/// What happened to one stage.
+/// What the plan says about one instance before the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    /// Instance name.
+    pub name: String,
+    /// Kind of stage.
+    pub kind: StageKind,
+    /// `cached` or `run`.
+    pub action: &'static str,
+    /// Why it runs, for `run`.
+    pub reason: Option<String>,
+    /// Its key, when known before running.
+    pub key: Option<String>,
+}
+
+/// What happened to one instance.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageRecord {
-    /// Name of the stage.
+    /// Instance name.
     pub name: String,
     /// Kind of the stage.
     pub kind: StageKind,
-    /// `ran`.
+    /// `ran`, `cached`, `failed` or `skipped`.
     pub status: &'static str,
-    /// Wall time in seconds.
+    /// Wall time in seconds (0 for cached and skipped instances).
     pub seconds: f64,
-    /// The stage's key.
-    pub key: String,
-    /// Its output directory.
-    pub dir: PathBuf,
+    /// The key, if it was computed.
+    pub key: Option<String>,
+    /// The failure or the reason for skipping.
+    pub error: Option<String>,
 }
 
-/// One trained and evaluated model, as listed in the JSON summary.
+/// One trained and evaluated model.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trial {
-    /// Name of the train stage.
+    /// Name of the train instance.
     pub name: String,
+    /// Name of the evaluate instance.
+    pub evaluation: String,
+    /// Name of the train stage this is an instance of.
+    pub stage: String,
     /// `mlp` or `autoencoder`.
     pub model: String,
-    /// `ok`.
+    /// `ok`, `failed` or `skipped`.
     pub status: &'static str,
+    /// The failure, when not ok.
+    pub error: Option<String>,
     /// The train stage's parameters.
     pub params: serde_json::Value,
-    /// Test-split metrics.
+    /// Swept values of this trial, by dotted path.
+    pub varied: BTreeMap<String, serde_json::Value>,
+    /// Test-split metrics, when ok.
     pub metrics: BTreeMap<&'static str, f64>,
+    /// Validation average precision, when ok.
+    pub validation_average_precision: Option<f64>,
+    /// Best and run epochs, when ok.
+    pub epochs: Option<(u32, u32)>,
+    /// Seconds of the train and evaluate instances.
+    pub seconds: (f64, f64),
+    /// Keys of the train and evaluate instances.
+    pub keys: (Option<String>, Option<String>),
 }
 
 /// The record of a finished run, written as `run.json`.
@@ -100,49 +143,741 @@ pub struct RunRecord {
     pub experiment: String,
     /// The experiment file.
     pub config: PathBuf,
+    /// `-S` overrides applied.
+    pub overrides: Vec<String>,
+    /// `ok` or `failed`.
+    pub status: &'static str,
     /// The run directory.
     pub run_dir: PathBuf,
-    /// The HTML report, if the experiment has a report stage.
+    /// The HTML report, if one was written.
     pub report: Option<PathBuf>,
-    /// Every stage in the order it ran.
+    /// Wall time of the whole run in seconds.
+    pub seconds: f64,
+    /// Every instance in plan order.
     pub stages: Vec<StageRecord>,
     /// Every evaluated model.
     pub trials: Vec<Trial>,
+    /// Failures with their exit class, first first.
+    #[serde(skip)]
+    pub failures: Vec<(ExitClass, String)>,
 }
 
-/// Runs every stage of `experiment` and returns the run's record.
-pub fn run_experiment(
-    experiment: &Experiment,
-    options: &RunOptions<'_>,
-) -> anyhow::Result<RunRecord> {
-    let run_dir = new_run_dir(&options.runs_dir, &experiment.meta.name)?;
-    tracing::info!(run_dir = %run_dir.display(), "starting run");
-    let mut runner =
-        Runner { experiment, options, run_dir, done: BTreeMap::new(), records: Vec::new() };
-    for stage in &experiment.stages {
-        runner.run_stage(stage)?;
+/// A planned experiment: instances with keys, ready to run or to print.
+pub struct Plan<'a> {
+    experiment: &'a Experiment,
+    options: &'a RunOptions<'a>,
+    cache: Cache,
+    instances: Vec<Instance>,
+    sources: BTreeMap<usize, ingest::Source>,
+    keys: Vec<Option<KeyRecord>>,
+    forced: BTreeSet<usize>,
+    /// The plan of every instance.
+    pub planned: Vec<Planned>,
+}
+
+/// Expands the experiment, resolves its data files and computes every key.
+///
+/// With `download` false a missing data file is not fetched; its ingest stage and everything
+/// downstream is planned to run with an unknown key.
+pub fn plan<'a>(
+    experiment: &'a Experiment,
+    options: &'a RunOptions<'a>,
+    download: bool,
+) -> anyhow::Result<Plan<'a>> {
+    let instances =
+        sweep::expand(experiment).map_err(|(span, message)| experiment.error_at(span, &message))?;
+    let cache = Cache::open(&options.cache_dir)?;
+    for name in &options.force {
+        if !experiment.stages.iter().any(|s| &s.name == name) {
+            let names: Vec<&str> = experiment.stages.iter().map(|s| s.name.as_str()).collect();
+            return Err(experiment
+                .error_at(
+                    0..0,
+                    &format!(
+                        "--force {name}: there is no stage `{name}`; stages: {}",
+                        names.join(", ")
+                    ),
+                )
+                .into());
+        }
     }
 
-    let trials = runner.trials()?;
-    let report = experiment
-        .stages
-        .iter()
-        .find(|stage| stage.kind() == StageKind::Report)
-        .map(|stage| runner.run_dir.join(&stage.name).join(report::REPORT_FILE));
-    let record = RunRecord {
-        experiment: experiment.meta.name.clone(),
-        config: experiment.path.clone(),
-        run_dir: runner.run_dir.clone(),
-        report,
-        stages: runner.records,
-        trials,
+    let mut sources = BTreeMap::new();
+    for (index, instance) in instances.iter().enumerate() {
+        if let StageParams::Ingest(config) = &instance.params
+            && let Some(source) = resolve_source(&cache, config, &instance.id, options, download)?
+        {
+            sources.insert(index, source);
+        }
+    }
+
+    let mut keys: Vec<Option<KeyRecord>> = Vec::with_capacity(instances.len());
+    let mut forced = BTreeSet::new();
+    for (index, instance) in instances.iter().enumerate() {
+        if options.force.contains(&instance.stage)
+            || instance.inputs.iter().any(|i| forced.contains(i))
+        {
+            forced.insert(index);
+        }
+        let record =
+            key_record(instance, &instances, &keys, sources.get(&index).map(|s| s.sha256.clone()));
+        keys.push(record);
+    }
+
+    let mut planned = Vec::with_capacity(instances.len());
+    for (index, instance) in instances.iter().enumerate() {
+        let record = keys[index].as_ref();
+        let (action, reason) = match record {
+            None => ("run", Some("its data file is not downloaded yet".to_string())),
+            Some(_) if forced.contains(&index) => ("run", Some("forced".to_string())),
+            Some(record) => match cache.lookup(&record.key) {
+                Lookup::Valid(_) => ("cached", None),
+                Lookup::Corrupt(reason) => {
+                    ("run", Some(format!("cache entry is corrupted ({reason})")))
+                }
+                Lookup::Missing => {
+                    let reason = match cache.key_record(&experiment.meta.name, &instance.id) {
+                        Some(previous) => record
+                            .change_from(&previous)
+                            .unwrap_or_else(|| "cache entry was removed".into()),
+                        None => "not run before".into(),
+                    };
+                    ("run", Some(reason))
+                }
+            },
+        };
+        planned.push(Planned {
+            name: instance.id.clone(),
+            kind: instance.kind(),
+            action,
+            reason,
+            key: record.map(|r| r.key.clone()),
+        });
+    }
+    Ok(Plan { experiment, options, cache, instances, sources, keys, forced, planned })
+}
+
+/// Returns the version constant of a stage kind's implementation.
+fn stage_version(kind: StageKind) -> u32 {
+    match kind {
+        StageKind::Ingest => ingest::VERSION,
+        StageKind::Preprocess => preprocess::VERSION,
+        StageKind::Train => train::VERSION,
+        StageKind::Evaluate => evaluate::VERSION,
+        StageKind::Report => report::VERSION,
+    }
+}
+
+/// Computes the key record of an instance from its inputs' records, or `None` when an
+/// input's key (or the raw data's hash) is not known.
+fn key_record(
+    instance: &Instance,
+    instances: &[Instance],
+    keys: &[Option<KeyRecord>],
+    data: Option<String>,
+) -> Option<KeyRecord> {
+    if instance.kind() == StageKind::Ingest && data.is_none() {
+        return None;
+    }
+    let mut inputs = BTreeMap::new();
+    for &input in &instance.inputs {
+        inputs.insert(instances[input].id.clone(), keys[input].as_ref()?.key.clone());
+    }
+    Some(make_record(instance, inputs, data))
+}
+
+fn make_record(
+    instance: &Instance,
+    inputs: BTreeMap<String, String>,
+    data: Option<String>,
+) -> KeyRecord {
+    let params = instance.params.to_json();
+    let version = stage_version(instance.kind());
+    let input_keys: Vec<&str> = inputs.values().map(String::as_str).collect();
+    let extra = data.as_deref().unwrap_or_default().as_bytes();
+    let key = Manifest::compute_key(instance.kind(), version, &params, &input_keys, extra);
+    KeyRecord { key, version, params, inputs, data }
+}
+
+/// Finds an ingest stage's raw file, trusting a remembered hash when the file's size and
+/// modification time are unchanged, and otherwise hashing (and if needed downloading) it.
+fn resolve_source(
+    cache: &Cache,
+    config: &ingest::IngestConfig,
+    stage: &str,
+    options: &RunOptions<'_>,
+    download: bool,
+) -> anyhow::Result<Option<ingest::Source>> {
+    let failure = |class, source: anyhow::Error| StageFailure {
+        stage: stage.to_string(),
+        kind: StageKind::Ingest,
+        class,
+        source,
     };
-    let path = record.run_dir.join("run.json");
-    let temporary = record.run_dir.join(".run.json.partial");
-    common::write_json(&temporary, &record)?;
-    std::fs::rename(&temporary, &path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(record)
+    let registry = ingest::Registry::load(&options.registry)
+        .map_err(|e| failure(ExitClass::Config, e.into()))?;
+    let (path, expected) = match (&config.dataset, &config.path) {
+        (Some(name), _) => {
+            let entry = registry.get(name).map_err(|e| failure(ExitClass::Config, e.into()))?;
+            (options.data_dir.join(&entry.file), Some(entry.sha256.clone()))
+        }
+        (None, Some(path)) => (path.clone(), config.sha256.clone()),
+        (None, None) => {
+            return Err(
+                failure(ExitClass::Config, anyhow::anyhow!("set `dataset` or `path`")).into()
+            );
+        }
+    };
+    if let Some(sha256) = cache.known_hash(&path)
+        && expected.as_ref().is_none_or(|e| e.eq_ignore_ascii_case(&sha256))
+    {
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default();
+        return Ok(Some(ingest::Source { path, sha256, bytes, dataset: config.dataset.clone() }));
+    }
+    if !download && !path.exists() {
+        return Ok(None);
+    }
+    let source = ingest::resolve(config, &registry, &options.data_dir, options.progress)
+        .map_err(|e| failure(ExitClass::Data, e.into()))?;
+    cache.remember_hash(&source.path, &source.sha256)?;
+    Ok(Some(source))
+}
+
+/// The result of one instance, sent from a worker thread.
+struct Outcome {
+    index: usize,
+    result: Result<(&'static str, Manifest), StageFailure>,
+    seconds: f64,
+}
+
+impl Plan<'_> {
+    /// Runs every instance that is not cached and writes the run directory.
+    pub fn execute(self) -> anyhow::Result<RunRecord> {
+        let started = Instant::now();
+        let run_dir = new_run_dir(&self.options.runs_dir, &self.experiment.meta.name)?;
+        tracing::info!(run_dir = %run_dir.display(), "starting run");
+        let count = self.instances.len();
+        let mut records: Vec<Option<StageRecord>> = vec![None; count];
+        let mut manifests: Vec<Option<Manifest>> = vec![None; count];
+        let mut failures = Vec::new();
+        let mut running = 0usize;
+        let computed = std::sync::Mutex::new(BTreeSet::new());
+
+        std::thread::scope(|scope| {
+            let (sender, receiver) = mpsc::channel::<Outcome>();
+            loop {
+                // Skip instances whose inputs failed, then start ready ones up to the limit.
+                for index in 0..count {
+                    if records[index].is_some() {
+                        continue;
+                    }
+                    let instance = &self.instances[index];
+                    let incomplete = |i: &&usize| {
+                        records[**i]
+                            .as_ref()
+                            .is_some_and(|r| r.status == "failed" || r.status == "skipped")
+                    };
+                    // A report goes ahead with the trials that completed, unless none did.
+                    let failed_input = if instance.kind() == StageKind::Report {
+                        if instance.inputs.iter().all(|i| incomplete(&i)) {
+                            instance.inputs.first()
+                        } else {
+                            None
+                        }
+                    } else {
+                        instance.inputs.iter().find(incomplete)
+                    };
+                    if let Some(&input) = failed_input {
+                        records[index] = Some(StageRecord {
+                            name: self.instances[index].id.clone(),
+                            kind: self.instances[index].kind(),
+                            status: "skipped",
+                            seconds: 0.0,
+                            key: None,
+                            error: Some(format!(
+                                "input `{}` did not complete",
+                                self.instances[input].id
+                            )),
+                        });
+                    }
+                }
+                let all_done = records.iter().all(Option::is_some);
+                if all_done && running == 0 {
+                    break;
+                }
+                let mut started_any = false;
+                for index in 0..count {
+                    if running >= self.options.jobs.max(1) {
+                        break;
+                    }
+                    let finished =
+                        |i: &usize| records[*i].as_ref().is_some_and(|r| r.status != "running");
+                    let ready = records[index].is_none()
+                        && self.instances[index].inputs.iter().all(finished);
+                    if !ready {
+                        continue;
+                    }
+                    // Mark as running with a placeholder that the outcome replaces.
+                    records[index] = Some(StageRecord {
+                        name: self.instances[index].id.clone(),
+                        kind: self.instances[index].kind(),
+                        status: "running",
+                        seconds: 0.0,
+                        key: None,
+                        error: None,
+                    });
+                    running += 1;
+                    started_any = true;
+                    let inputs: Vec<(usize, Manifest)> = self.instances[index]
+                        .inputs
+                        .iter()
+                        .filter_map(|&i| manifests[i].clone().map(|m| (i, m)))
+                        .collect();
+                    let failed: Vec<report::FailedTrial> = self.instances[index]
+                        .inputs
+                        .iter()
+                        .filter(|&&i| manifests[i].is_none())
+                        .map(|&i| self.failed_trial(i, &records))
+                        .collect();
+                    let sender = sender.clone();
+                    let plan = &self;
+                    let computed = &computed;
+                    let run_dir = &run_dir;
+                    scope.spawn(move || {
+                        let started = Instant::now();
+                        let result = plan.run_instance(index, &inputs, failed, run_dir, computed);
+                        let _ = sender.send(Outcome {
+                            index,
+                            result,
+                            seconds: started.elapsed().as_secs_f64(),
+                        });
+                    });
+                }
+                if running == 0 && !started_any {
+                    break;
+                }
+                let outcome = receiver.recv().expect("a worker is running");
+                running -= 1;
+                let instance = &self.instances[outcome.index];
+                records[outcome.index] = Some(match outcome.result {
+                    Ok((status, manifest)) => {
+                        let record = StageRecord {
+                            name: instance.id.clone(),
+                            kind: instance.kind(),
+                            status,
+                            seconds: if status == "ran" { outcome.seconds } else { 0.0 },
+                            key: Some(manifest.key.clone()),
+                            error: None,
+                        };
+                        manifests[outcome.index] = Some(manifest);
+                        record
+                    }
+                    Err(failure) => {
+                        let message = format!("{failure}");
+                        failures.push((failure.class, message.clone()));
+                        StageRecord {
+                            name: instance.id.clone(),
+                            kind: instance.kind(),
+                            status: "failed",
+                            seconds: outcome.seconds,
+                            key: None,
+                            error: Some(format!("{:#}", failure.source)),
+                        }
+                    }
+                });
+            }
+        });
+
+        let stages: Vec<StageRecord> =
+            records.into_iter().map(|r| r.expect("every instance finished")).collect();
+        self.link_entries(&run_dir, &stages)?;
+        let trials = self.trials(&stages)?;
+        crate::results::write(&run_dir.join("results.parquet"), &trials)?;
+        let report = self
+            .instances
+            .iter()
+            .zip(&stages)
+            .find(|(instance, record)| instance.kind() == StageKind::Report && record.key.is_some())
+            .map(|(instance, _)| run_dir.join(&instance.id).join(report::REPORT_FILE));
+        let record = RunRecord {
+            experiment: self.experiment.meta.name.clone(),
+            config: self.experiment.path.clone(),
+            overrides: self.experiment.overrides.clone(),
+            status: if failures.is_empty() { "ok" } else { "failed" },
+            run_dir: run_dir.clone(),
+            report,
+            seconds: started.elapsed().as_secs_f64(),
+            stages,
+            trials,
+            failures,
+        };
+        crate::cache::write_atomically(&run_dir.join("run.json"), &record)?;
+        Ok(record)
+    }
+
+    /// Describes a trial whose evaluate instance did not complete, for the report.
+    fn failed_trial(
+        &self,
+        evaluate: usize,
+        records: &[Option<StageRecord>],
+    ) -> report::FailedTrial {
+        let train = self.instances[evaluate].inputs[0];
+        let reason = [train, evaluate]
+            .iter()
+            .find_map(|&i| {
+                records[i]
+                    .as_ref()
+                    .and_then(|r| (r.status == "failed").then(|| r.error.clone()).flatten())
+            })
+            .unwrap_or_else(|| "an upstream stage did not complete".into());
+        report::FailedTrial {
+            name: self.instances[train].id.clone(),
+            stage: self.instances[train].stage.clone(),
+            varied: self.instances[train].varied.clone(),
+            reason,
+        }
+    }
+
+    /// Returns the cache entry directory of a finished instance's manifest.
+    fn dir(&self, manifest: &Manifest) -> PathBuf {
+        self.cache.entry_dir(&manifest.key)
+    }
+
+    /// Runs or reuses one instance; `inputs` are the manifests of its input instances.
+    fn run_instance(
+        &self,
+        index: usize,
+        inputs: &[(usize, Manifest)],
+        failed: Vec<report::FailedTrial>,
+        run_dir: &Path,
+        computed: &std::sync::Mutex<BTreeSet<String>>,
+    ) -> Result<(&'static str, Manifest), StageFailure> {
+        let instance = &self.instances[index];
+        let fail = |class, source: anyhow::Error| StageFailure {
+            stage: instance.id.clone(),
+            kind: instance.kind(),
+            class,
+            source,
+        };
+        let other = |e: anyhow::Error| fail(ExitClass::Other, e);
+
+        // Inputs are known now, so the key is too, even where the plan could not know it.
+        let mut input_keys: BTreeMap<String, String> =
+            inputs.iter().map(|(i, m)| (self.instances[*i].id.clone(), m.key.clone())).collect();
+        for trial in &failed {
+            input_keys.insert(trial.name.clone(), "failed".into());
+        }
+        let record = match &self.keys[index] {
+            Some(record) if record.inputs == input_keys => record.clone(),
+            _ => make_record(
+                instance,
+                input_keys,
+                self.sources.get(&index).map(|s| s.sha256.clone()),
+            ),
+        };
+        let key = record.key.clone();
+
+        let _lock = self.cache.lock(&key).map_err(other)?;
+        let forced =
+            self.forced.contains(&index) && !computed.lock().expect("not poisoned").contains(&key);
+        match self.cache.lookup(&key) {
+            Lookup::Valid(manifest) if !forced => {
+                self.cache
+                    .write_key_record(&self.experiment.meta.name, &instance.id, &record)
+                    .map_err(other)?;
+                return Ok(("cached", manifest));
+            }
+            Lookup::Corrupt(reason) => {
+                tracing::warn!(
+                    stage = instance.id.as_str(),
+                    key = key.as_str(),
+                    reason = reason.as_str(),
+                    "rebuilding a corrupted cache entry"
+                );
+                self.cache.remove(&key).map_err(other)?;
+            }
+            _ => {}
+        }
+
+        let started = Instant::now();
+        let output =
+            StageOutput::create(&self.cache.entry_dir(&key)).map_err(|e| other(e.into()))?;
+        let rows = self
+            .run_stage(index, inputs, failed, output.path(), run_dir)
+            .map_err(|(class, e)| fail(class, e))?;
+        let manifest = Manifest {
+            stage: instance.id.clone(),
+            kind: instance.kind(),
+            version: record.version,
+            key: key.clone(),
+            params: record.params.clone(),
+            inputs: inputs
+                .iter()
+                .map(|(i, m)| InputRef { stage: self.instances[*i].id.clone(), key: m.key.clone() })
+                .collect(),
+            outputs: Vec::new(),
+            rows,
+            seconds: started.elapsed().as_secs_f64(),
+            created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        };
+        let manifest = output.publish(manifest).map_err(|e| other(e.into()))?;
+        computed.lock().expect("not poisoned").insert(key);
+        self.cache
+            .write_key_record(&self.experiment.meta.name, &instance.id, &record)
+            .map_err(other)?;
+        Ok(("ran", manifest))
+    }
+
+    /// Runs the stage function of an instance into `out`; returns row counts for the manifest.
+    fn run_stage(
+        &self,
+        index: usize,
+        inputs: &[(usize, Manifest)],
+        failed: Vec<report::FailedTrial>,
+        out: &Path,
+        run_dir: &Path,
+    ) -> Result<BTreeMap<String, u64>, (ExitClass, anyhow::Error)> {
+        let instance = &self.instances[index];
+        let progress = self.options.progress;
+        let mut rows = BTreeMap::new();
+        let mut task = (instance.kind() != StageKind::Train)
+            .then(|| progress.task(&instance.id, None, Unit::Rows));
+        let message = match &instance.params {
+            StageParams::Ingest(config) => {
+                let source = self.sources.get(&index).ok_or_else(|| {
+                    (ExitClass::Data, anyhow::anyhow!("the data file was not resolved"))
+                })?;
+                let summary = ingest::run(config, source, out, progress)
+                    .map_err(|e| (ExitClass::Data, e.into()))?;
+                rows.insert("data".to_string(), summary.rows);
+                format!(
+                    "{} rows, {} columns, {} anomalies",
+                    summary.rows,
+                    summary.columns.len(),
+                    summary.label_counts.anomaly
+                )
+            }
+            StageParams::Preprocess(config) => {
+                let summary = preprocess::run(
+                    config,
+                    self.experiment.meta.seed,
+                    &self.dir(&inputs[0].1),
+                    out,
+                )
+                .map_err(|e| {
+                    let class = if matches!(e, preprocess::Error::InvalidConfig { .. }) {
+                        ExitClass::Config
+                    } else {
+                        ExitClass::Data
+                    };
+                    (class, e.into())
+                })?;
+                for (split, counts) in &summary.splits {
+                    rows.insert(split.clone(), counts.normal + counts.anomaly);
+                }
+                summary
+                    .splits
+                    .iter()
+                    .map(|(split, c)| {
+                        format!("{split} {} ({} anomalies)", c.normal + c.anomaly, c.anomaly)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+            StageParams::Train(config) => {
+                let device = self.device(instance).map_err(|e| (ExitClass::Config, e))?;
+                let seed = config.seed.unwrap_or(self.experiment.meta.seed);
+                let summary = train::run(
+                    config,
+                    seed,
+                    &device,
+                    &self.dir(&inputs[0].1),
+                    out,
+                    &instance.id,
+                    progress,
+                )
+                .map_err(|e| {
+                    let class = match e {
+                        train::Error::InvalidConfig { .. } => ExitClass::Config,
+                        train::Error::Diverged { .. } => ExitClass::Training,
+                        train::Error::Data(_) => ExitClass::Data,
+                        _ => ExitClass::Other,
+                    };
+                    (class, e.into())
+                })?;
+                rows.insert("train".to_string(), summary.training_rows);
+                String::new()
+            }
+            StageParams::Evaluate(config) => {
+                let preprocess_key = &inputs[0].1.inputs[0].key;
+                let preprocess_dir = self.cache.entry_dir(preprocess_key);
+                let device = self.device(instance).map_err(|e| (ExitClass::Config, e))?;
+                let evaluation =
+                    evaluate::run(config, &self.dir(&inputs[0].1), &preprocess_dir, out, &device)
+                        .map_err(|e| (ExitClass::Data, e.into()))?;
+                rows.insert("validation".to_string(), evaluation.validation.rows);
+                rows.insert("test".to_string(), evaluation.test.rows);
+                format!(
+                    "test ROC-AUC {:.4}, average precision {:.4}",
+                    evaluation.test.roc_auc, evaluation.test.average_precision
+                )
+            }
+            StageParams::Report(config) => {
+                let input =
+                    self.report_input(inputs, failed, config).map_err(|e| (ExitClass::Other, e))?;
+                report::run(&input, out).map_err(|e| (ExitClass::Other, e.into()))?;
+                format!("wrote {}", run_dir.join(&instance.id).join(report::REPORT_FILE).display())
+            }
+        };
+        if let Some(task) = task.as_mut() {
+            task.finish(&message);
+        }
+        Ok(rows)
+    }
+
+    fn device(&self, instance: &Instance) -> anyhow::Result<candle_core::Device> {
+        let choice = match &instance.params {
+            StageParams::Train(config) => config.device.clone(),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.experiment.meta.device.clone());
+        let device = model::select_device(&choice)?;
+        tracing::info!(
+            stage = instance.id.as_str(),
+            device = model::device_name(&device),
+            "selected device"
+        );
+        Ok(device)
+    }
+
+    /// Collects the files a report reads, following each evaluate instance upstream.
+    fn report_input(
+        &self,
+        inputs: &[(usize, Manifest)],
+        failed: Vec<report::FailedTrial>,
+        config: &crate::experiment::ReportConfig,
+    ) -> anyhow::Result<report::ReportInput> {
+        let mut models = Vec::new();
+        let mut dataset = None;
+        let mut preprocess = None;
+        for (input, manifest) in inputs {
+            let evaluation = &self.instances[*input];
+            let train_index = evaluation.inputs[0];
+            let train_instance = &self.instances[train_index];
+            let train_key = &manifest.inputs[0].key;
+            let train_dir = self.cache.entry_dir(train_key);
+            let train_manifest = Manifest::load(&train_dir)?;
+            let preprocess_dir = self.cache.entry_dir(&train_manifest.inputs[0].key);
+            if preprocess.is_none() {
+                let preprocess_manifest = Manifest::load(&preprocess_dir)?;
+                dataset = Some(
+                    self.cache
+                        .entry_dir(&preprocess_manifest.inputs[0].key)
+                        .join(ingest::SUMMARY_FILE),
+                );
+                preprocess = Some(preprocess_dir.join("preprocess.json"));
+            }
+            let evaluate_dir = self.dir(manifest);
+            models.push(report::ModelInput {
+                name: train_instance.id.clone(),
+                stage: train_instance.stage.clone(),
+                varied: train_instance.varied.clone(),
+                params: train_instance.params.to_json(),
+                training: train_dir.join("training.json"),
+                history: train_dir.join("history.parquet"),
+                metrics: evaluate_dir.join("metrics.json"),
+                scores: evaluate_dir.join("scores.parquet"),
+                curves: evaluate_dir.join("curves.parquet"),
+            });
+        }
+        Ok(report::ReportInput {
+            title: config.title.clone().unwrap_or_else(|| self.experiment.meta.name.clone()),
+            dataset: dataset.context("a report needs at least one evaluated model")?,
+            preprocess: preprocess.context("a report needs at least one evaluated model")?,
+            models,
+            failed,
+        })
+    }
+
+    /// Links each instance's cache entry into the run directory under the instance's name.
+    fn link_entries(&self, run_dir: &Path, stages: &[StageRecord]) -> anyhow::Result<()> {
+        let cache_root = std::path::absolute(self.cache.root())?;
+        for record in stages {
+            let Some(key) = &record.key else { continue };
+            let link = run_dir.join(&record.name);
+            let target = cache_root.join("stages").join(key);
+            std::os::unix::fs::symlink(&target, &link).with_context(|| {
+                format!("cannot link {} to {}", link.display(), target.display())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Returns one trial per evaluate instance.
+    fn trials(&self, stages: &[StageRecord]) -> anyhow::Result<Vec<Trial>> {
+        let mut trials = Vec::new();
+        for (index, instance) in self.instances.iter().enumerate() {
+            if instance.kind() != StageKind::Evaluate {
+                continue;
+            }
+            let train_index = instance.inputs[0];
+            let train = &self.instances[train_index];
+            let evaluate_record = &stages[index];
+            let train_record = &stages[train_index];
+            let mut trial = Trial {
+                name: train.id.clone(),
+                evaluation: instance.id.clone(),
+                stage: train.stage.clone(),
+                model: match &train.params {
+                    StageParams::Train(config) => config.model.as_str().to_string(),
+                    _ => unreachable!("evaluate instances read train instances"),
+                },
+                status: match evaluate_record.status {
+                    "ran" | "cached" => "ok",
+                    "skipped" if train_record.status == "failed" => "failed",
+                    other => {
+                        if other == "failed" {
+                            "failed"
+                        } else {
+                            "skipped"
+                        }
+                    }
+                },
+                error: evaluate_record.error.clone().or_else(|| train_record.error.clone()),
+                params: train.params.to_json(),
+                varied: train.varied.clone(),
+                metrics: BTreeMap::new(),
+                validation_average_precision: None,
+                epochs: None,
+                seconds: (train_record.seconds, evaluate_record.seconds),
+                keys: (train_record.key.clone(), evaluate_record.key.clone()),
+            };
+            if train_record.status == "failed" {
+                trial.error = train_record.error.clone();
+            }
+            if let (Some(evaluate_key), Some(train_key)) = (&evaluate_record.key, &train_record.key)
+            {
+                let evaluation: common::Evaluation =
+                    common::read_json(&self.cache.entry_dir(evaluate_key).join("metrics.json"))?;
+                let training: common::TrainingSummary =
+                    common::read_json(&self.cache.entry_dir(train_key).join("training.json"))?;
+                let test = &evaluation.test;
+                trial.metrics = BTreeMap::from([
+                    ("roc_auc", test.roc_auc),
+                    ("average_precision", test.average_precision),
+                    ("f1", test.f1),
+                    ("precision", test.precision),
+                    ("recall", test.recall),
+                    ("precision_at_k", test.precision_at_k),
+                    ("recall_at_1pct_fpr", test.recall_at_1pct_fpr),
+                ]);
+                trial.validation_average_precision = Some(evaluation.validation.average_precision);
+                trial.epochs = Some((training.best_epoch, training.epochs_run));
+            }
+            trials.push(trial);
+        }
+        Ok(trials)
+    }
 }
 
 /// Creates `RUNS_DIR/NAME/TIMESTAMP`, adding a suffix if two runs start in the same second.
@@ -151,7 +886,7 @@ fn new_run_dir(runs_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let parent = runs_dir.join(name);
     std::fs::create_dir_all(&parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
-    for attempt in 0..100 {
+    for attempt in 0..1000 {
         let dir = if attempt == 0 {
             parent.join(&stamp)
         } else {
@@ -164,299 +899,4 @@ fn new_run_dir(runs_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
         }
     }
     anyhow::bail!("cannot create a new run directory under {}", parent.display())
-}
-
-struct Runner<'a> {
-    experiment: &'a Experiment,
-    options: &'a RunOptions<'a>,
-    run_dir: PathBuf,
-    /// Published manifests of the stages run so far, by stage name.
-    done: BTreeMap<String, Manifest>,
-    records: Vec<StageRecord>,
-}
-
-impl Runner<'_> {
-    fn dir(&self, stage: &str) -> PathBuf {
-        self.run_dir.join(stage)
-    }
-
-    /// Returns the output directory of the upstream stage of `kind` reached from `stage`.
-    fn upstream_dir(&self, stage: &Stage, kind: StageKind) -> PathBuf {
-        let upstream = stage
-            .inputs
-            .iter()
-            .find_map(|input| self.experiment.upstream(input, kind))
-            .expect("the experiment was validated, so every stage has its upstream kinds");
-        self.dir(&upstream.name)
-    }
-
-    fn seed(&self, params: &StageParams) -> u64 {
-        match params {
-            StageParams::Train(config) => config.seed.unwrap_or(self.experiment.meta.seed),
-            _ => self.experiment.meta.seed,
-        }
-    }
-
-    fn device(&self, stage: &Stage) -> anyhow::Result<candle_core::Device> {
-        let choice = match &stage.params {
-            StageParams::Train(config) => config.device.clone(),
-            _ => None,
-        }
-        .unwrap_or_else(|| self.experiment.meta.device.clone());
-        let device = model::select_device(&choice)?;
-        tracing::info!(
-            stage = stage.name.as_str(),
-            device = model::device_name(&device),
-            "selected device"
-        );
-        Ok(device)
-    }
-
-    fn run_stage(&mut self, stage: &Stage) -> Result<(), StageFailure> {
-        let started = Instant::now();
-        let fail = |class, source: anyhow::Error| StageFailure {
-            stage: stage.name.clone(),
-            kind: stage.kind(),
-            class,
-            source,
-        };
-        let params = stage.params.to_json();
-        let inputs: Vec<InputRef> = stage
-            .inputs
-            .iter()
-            .map(|input| InputRef { stage: input.clone(), key: self.done[input].key.clone() })
-            .collect();
-        let input_keys: Vec<&str> = inputs.iter().map(|input| input.key.as_str()).collect();
-
-        let output = StageOutput::create(&self.dir(&stage.name))
-            .map_err(|e| fail(ExitClass::Other, e.into()))?;
-        let mut rows = BTreeMap::new();
-        let mut task = (stage.kind() != StageKind::Train)
-            .then(|| self.options.progress.task(&stage.name, None, Unit::Rows));
-        let (key, version, message) = match &stage.params {
-            StageParams::Ingest(config) => {
-                let registry = ingest::Registry::load(&self.options.registry)
-                    .map_err(|e| fail(ExitClass::Config, e.into()))?;
-                let source = ingest::resolve(
-                    config,
-                    &registry,
-                    &self.options.data_dir,
-                    self.options.progress,
-                )
-                .map_err(|e| fail(ExitClass::Data, e.into()))?;
-                let summary = ingest::run(config, &source, output.path(), self.options.progress)
-                    .map_err(|e| fail(ExitClass::Data, e.into()))?;
-                rows.insert("data".to_string(), summary.rows);
-                let key = Manifest::compute_key(
-                    stage.kind(),
-                    ingest::VERSION,
-                    &params,
-                    &[],
-                    source.sha256.as_bytes(),
-                );
-                let message = format!(
-                    "{} rows, {} columns, {} anomalies",
-                    summary.rows,
-                    summary.columns.len(),
-                    summary.label_counts.anomaly
-                );
-                (key, ingest::VERSION, message)
-            }
-            StageParams::Preprocess(config) => {
-                let ingest_dir = self.upstream_dir(stage, StageKind::Ingest);
-                let summary =
-                    preprocess::run(config, self.seed(&stage.params), &ingest_dir, output.path())
-                        .map_err(|e| {
-                        let class = if matches!(e, preprocess::Error::InvalidConfig { .. }) {
-                            ExitClass::Config
-                        } else {
-                            ExitClass::Data
-                        };
-                        fail(class, e.into())
-                    })?;
-                for (split, counts) in &summary.splits {
-                    rows.insert(split.clone(), counts.normal + counts.anomaly);
-                }
-                let message = summary
-                    .splits
-                    .iter()
-                    .map(|(split, c)| {
-                        format!("{split} {} ({} anomalies)", c.normal + c.anomaly, c.anomaly)
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                (
-                    self.key(stage, preprocess::VERSION, &params, &input_keys),
-                    preprocess::VERSION,
-                    message,
-                )
-            }
-            StageParams::Train(config) => {
-                let preprocess_dir = self.upstream_dir(stage, StageKind::Preprocess);
-                let device = self.device(stage).map_err(|e| fail(ExitClass::Config, e))?;
-                let summary = train::run(
-                    config,
-                    self.seed(&stage.params),
-                    &device,
-                    &preprocess_dir,
-                    output.path(),
-                    &stage.name,
-                    self.options.progress,
-                )
-                .map_err(|e| {
-                    let class = match e {
-                        train::Error::InvalidConfig { .. } => ExitClass::Config,
-                        train::Error::Diverged { .. } => ExitClass::Training,
-                        train::Error::Data(_) => ExitClass::Data,
-                        _ => ExitClass::Other,
-                    };
-                    fail(class, e.into())
-                })?;
-                rows.insert("train".to_string(), summary.training_rows);
-                (
-                    self.key(stage, train::VERSION, &params, &input_keys),
-                    train::VERSION,
-                    String::new(),
-                )
-            }
-            StageParams::Evaluate(config) => {
-                let model_dir = self.upstream_dir(stage, StageKind::Train);
-                let preprocess_dir = self.upstream_dir(stage, StageKind::Preprocess);
-                let train_stage = &stage.inputs[0];
-                let device = self.device(stage).map_err(|e| fail(ExitClass::Config, e))?;
-                let evaluation = evaluate::run(
-                    config,
-                    train_stage,
-                    &model_dir,
-                    &preprocess_dir,
-                    output.path(),
-                    &device,
-                )
-                .map_err(|e| fail(ExitClass::Data, e.into()))?;
-                rows.insert("validation".to_string(), evaluation.validation.rows);
-                rows.insert("test".to_string(), evaluation.test.rows);
-                let message = format!(
-                    "test ROC-AUC {:.4}, average precision {:.4}",
-                    evaluation.test.roc_auc, evaluation.test.average_precision
-                );
-                (
-                    self.key(stage, evaluate::VERSION, &params, &input_keys),
-                    evaluate::VERSION,
-                    message,
-                )
-            }
-            StageParams::Report(config) => {
-                let input =
-                    self.report_input(stage, config).map_err(|e| fail(ExitClass::Other, e))?;
-                let path = report::run(&input, output.path())
-                    .map_err(|e| fail(ExitClass::Other, e.into()))?;
-                let message = format!(
-                    "wrote {}",
-                    self.dir(&stage.name).join(path.file_name().unwrap_or_default()).display()
-                );
-                (self.key(stage, report::VERSION, &params, &input_keys), report::VERSION, message)
-            }
-        };
-
-        let seconds = started.elapsed().as_secs_f64();
-        let manifest = Manifest {
-            stage: stage.name.clone(),
-            kind: stage.kind(),
-            version,
-            key: key.clone(),
-            params,
-            inputs,
-            outputs: Vec::new(),
-            rows,
-            seconds,
-            created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        };
-        let manifest = output.publish(manifest).map_err(|e| fail(ExitClass::Other, e.into()))?;
-        if let Some(task) = task.as_mut() {
-            task.finish(&format!("{message} ({seconds:.1} s)"));
-        }
-        self.records.push(StageRecord {
-            name: stage.name.clone(),
-            kind: stage.kind(),
-            status: "ran",
-            seconds,
-            key,
-            dir: self.dir(&stage.name),
-        });
-        self.done.insert(stage.name.clone(), manifest);
-        Ok(())
-    }
-
-    fn key(
-        &self,
-        stage: &Stage,
-        version: u32,
-        params: &serde_json::Value,
-        input_keys: &[&str],
-    ) -> String {
-        Manifest::compute_key(stage.kind(), version, params, input_keys, b"")
-    }
-
-    /// Collects the files a report stage reads, following each evaluate stage upstream.
-    fn report_input(
-        &self,
-        stage: &Stage,
-        config: &crate::experiment::ReportConfig,
-    ) -> anyhow::Result<report::ReportInput> {
-        let first = &stage.inputs[0];
-        let dataset =
-            self.dir(&self.experiment.upstream(first, StageKind::Ingest).expect("validated").name);
-        let preprocess = self
-            .dir(&self.experiment.upstream(first, StageKind::Preprocess).expect("validated").name);
-        let mut models = Vec::new();
-        for input in &stage.inputs {
-            let train_stage = self.experiment.upstream(input, StageKind::Train).expect("validated");
-            let train_dir = self.dir(&train_stage.name);
-            let evaluate_dir = self.dir(input);
-            models.push(report::ModelInput {
-                name: train_stage.name.clone(),
-                params: train_stage.params.to_json(),
-                training: train_dir.join("training.json"),
-                history: train_dir.join("history.parquet"),
-                metrics: evaluate_dir.join("metrics.json"),
-                scores: evaluate_dir.join("scores.parquet"),
-                curves: evaluate_dir.join("curves.parquet"),
-            });
-        }
-        Ok(report::ReportInput {
-            title: config.title.clone().unwrap_or_else(|| self.experiment.meta.name.clone()),
-            dataset: dataset.join("summary.json"),
-            preprocess: preprocess.join("preprocess.json"),
-            models,
-        })
-    }
-
-    /// Returns one trial per evaluate stage, with its test metrics.
-    fn trials(&self) -> anyhow::Result<Vec<Trial>> {
-        let mut trials = Vec::new();
-        for stage in self.experiment.stages.iter().filter(|s| s.kind() == StageKind::Evaluate) {
-            let train_stage =
-                self.experiment.upstream(&stage.inputs[0], StageKind::Train).expect("validated");
-            let evaluation: common::Evaluation =
-                common::read_json(&self.dir(&stage.name).join("metrics.json"))?;
-            let test = &evaluation.test;
-            let metrics = BTreeMap::from([
-                ("roc_auc", test.roc_auc),
-                ("average_precision", test.average_precision),
-                ("f1", test.f1),
-                ("precision", test.precision),
-                ("recall", test.recall),
-                ("precision_at_k", test.precision_at_k),
-                ("recall_at_1pct_fpr", test.recall_at_1pct_fpr),
-            ]);
-            trials.push(Trial {
-                name: train_stage.name.clone(),
-                model: evaluation.model_kind.clone(),
-                status: "ok",
-                params: train_stage.params.to_json(),
-                metrics,
-            });
-        }
-        Ok(trials)
-    }
 }

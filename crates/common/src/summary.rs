@@ -90,8 +90,6 @@ pub struct TrainingSummary {
 /// `metrics.json` of an evaluate stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
-    /// Name of the train stage whose model was scored.
-    pub model: String,
     /// `mlp` or `autoencoder`.
     pub model_kind: String,
     /// What the score is: `probability` or `reconstruction_error`.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::{self, MetricsError};
 
 /// Version of the stage implementation; bump it when its outputs change for the same inputs.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Rows scored at once.
 const SCORING_BATCH: usize = 8192;
@@ -80,7 +80,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// and writes scores, curves and metrics into `out_dir`.
 pub fn run(
     config: &EvaluateConfig,
-    name: &str,
     model_dir: &Path,
     preprocess_dir: &Path,
     out_dir: &Path,
@@ -147,7 +146,6 @@ pub fn run(
         &curves_batch(&scored, config.curve_points)?,
     )?;
     let evaluation = Evaluation {
-        model: name.to_string(),
         model_kind: spec.kind.as_str().to_string(),
         score: spec.kind.score_name().to_string(),
         threshold,

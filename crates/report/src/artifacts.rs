@@ -5,13 +5,16 @@
 //! tables it keeps what the report shows: the whole training history, the test scores split
 //! by class, and the test ROC and precision-recall curves.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow::array::{Array, Float64Array, StringArray, UInt8Array, UInt32Array};
 use common::table::typed_column;
 use common::{DatasetSummary, Evaluation, LABEL, PreprocessSummary, SCORE, SPLIT, TrainingSummary};
+use plotters::style::RGBColor;
 
-use crate::{Error, ModelInput, ReportInput, Result};
+use crate::charts::model_color;
+use crate::{Error, FailedTrial, ModelInput, ReportInput, Result, sweep};
 
 /// The split whose scores and curves are charted.
 pub(crate) const TEST_SPLIT: &str = "test";
@@ -23,12 +26,22 @@ pub(crate) struct Run<'a> {
     pub dataset: DatasetSummary,
     pub preprocess: PreprocessSummary,
     pub models: Vec<Model<'a>>,
+    pub failed: &'a [FailedTrial],
+    /// Whether the models are the trials of a sweep: a model has varied parameters or a trial
+    /// failed.
+    pub is_sweep: bool,
 }
 
 /// The artifacts of one model.
 pub(crate) struct Model<'a> {
-    /// Train stage name.
+    /// Train stage or trial name.
     pub name: &'a str,
+    /// Train stage the trial is an instance of, `name` when the stage is not swept.
+    pub stage: &'a str,
+    /// Swept parameters by dotted path.
+    pub varied: &'a BTreeMap<String, serde_json::Value>,
+    /// Colour of the model in every chart and table.
+    pub color: RGBColor,
     pub params: &'a serde_json::Value,
     pub training: TrainingSummary,
     /// One entry per epoch, ordered by epoch.
@@ -64,29 +77,44 @@ pub(crate) struct ClassScores {
 pub(crate) fn load(input: &ReportInput) -> Result<Run<'_>> {
     let dataset = read_json(&input.dataset, || "dataset summary".to_string())?;
     let preprocess = read_json(&input.preprocess, || "preprocess summary".to_string())?;
-    let models = input.models.iter().map(load_model).collect::<Result<Vec<_>>>()?;
-    Ok(Run { title: &input.title, dataset, preprocess, models })
+    let mut models = input
+        .models
+        .iter()
+        .enumerate()
+        .map(|(index, model)| load_model(model, model_color(index)))
+        .collect::<Result<Vec<_>>>()?;
+
+    let is_sweep = !input.failed.is_empty() || input.models.iter().any(|m| !m.varied.is_empty());
+    if is_sweep {
+        sweep::color_by_stage(&mut models, &input.failed);
+    }
+    Ok(Run { title: &input.title, dataset, preprocess, models, failed: &input.failed, is_sweep })
 }
 
-fn load_model(input: &ModelInput) -> Result<Model<'_>> {
+fn load_model(input: &ModelInput, color: RGBColor) -> Result<Model<'_>> {
     let name = input.name.as_str();
+    let stage = if input.stage.is_empty() { name } else { input.stage.as_str() };
     let training: TrainingSummary =
         read_json(&input.training, || format!("training summary of model `{name}`"))?;
     let evaluation: Evaluation =
         read_json(&input.metrics, || format!("metrics of model `{name}`"))?;
-    if evaluation.model != name {
-        tracing::warn!(
-            model = name,
-            metrics_model = %evaluation.model,
-            path = %input.metrics.display(),
-            "metrics.json names a different model than the train stage",
-        );
-    }
 
     let history = read_history(&input.history, name)?;
     let test_scores = read_test_scores(&input.scores, name)?;
     let (roc, pr) = read_test_curves(&input.curves, name)?;
-    Ok(Model { name, params: &input.params, training, history, evaluation, test_scores, roc, pr })
+    Ok(Model {
+        name,
+        stage,
+        varied: &input.varied,
+        color,
+        params: &input.params,
+        training,
+        history,
+        evaluation,
+        test_scores,
+        roc,
+        pr,
+    })
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(

@@ -1,8 +1,9 @@
 //! SVG charts drawn with plotters' SVG backend into strings that the page inlines.
 //!
 //! Every chart has a white background, light horizontal and vertical grid lines and axis
-//! descriptions, and gives each model the colour [`model_color`] returns for its position, so a
-//! model keeps its colour across charts and tables. Text is written as SVG `<text>` with the
+//! descriptions, and draws each model in its [`Model::color`], so a model keeps its colour
+//! across charts and tables. That colour is [`model_color`] of the model's position, or for a
+//! sweep trial [`trial_color`] of its stage and rank. Text is written as SVG `<text>` with the
 //! generic `sans-serif` family, which any browser resolves without font files.
 
 use plotters::coord::Shift;
@@ -15,6 +16,7 @@ use crate::artifacts::{Epoch, Model};
 use crate::{Error, Result, format};
 
 pub(crate) mod histogram;
+pub(crate) mod sweep;
 
 /// Font family of all chart text.
 const FONT: &str = "sans-serif";
@@ -46,9 +48,34 @@ const PALETTE: [RGBColor; 9] = [
     RGBColor(188, 189, 34),
 ];
 
-/// Returns the colour of the model at `index` in the report's model list.
+/// Returns the colour of the model at `index` in the report's model list, which is also the
+/// colour of the sweep stage at `index`.
 pub(crate) fn model_color(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
+}
+
+/// Returns the colour of a sweep trial: the hue of its stage, in a shade that tells apart the
+/// five best trials of the stage (`rank_in_stage` 0 to 4). Later trials get the plain hue.
+pub(crate) fn trial_color(stage: usize, rank_in_stage: usize) -> RGBColor {
+    let hue = model_color(stage);
+    match rank_in_stage {
+        1 => shade(hue, -0.35),
+        2 => shade(hue, 0.4),
+        3 => shade(hue, -0.6),
+        4 => shade(hue, 0.65),
+        _ => hue,
+    }
+}
+
+/// Mixes `color` towards black (negative `amount`) or white (positive `amount`), with
+/// `amount` in [-1, 1].
+fn shade(color: RGBColor, amount: f64) -> RGBColor {
+    let target = if amount < 0.0 { 0.0 } else { 255.0 };
+    let mix = |channel: u8| {
+        let channel = f64::from(channel);
+        (channel + (target - channel) * amount.abs()).round() as u8
+    };
+    RGBColor(mix(color.0), mix(color.1), mix(color.2))
 }
 
 /// Returns a colour as a CSS hex string such as `#1f77b4`.
@@ -161,7 +188,8 @@ fn history_points(history: &[Epoch], value: impl Fn(&Epoch) -> f64) -> Vec<(u32,
 
 /// Draws the training and validation loss of one model against the epoch, with the kept
 /// epoch marked.
-pub(crate) fn loss_chart(model: &Model<'_>, color: RGBColor) -> Result<String> {
+pub(crate) fn loss_chart(model: &Model<'_>) -> Result<String> {
+    let color = model.color;
     let history = &model.history;
     let train = history_points(history, |epoch| epoch.train_loss);
     let validation = history_points(history, |epoch| epoch.validation_loss);
@@ -208,7 +236,7 @@ pub(crate) fn loss_chart(model: &Model<'_>, color: RGBColor) -> Result<String> {
 
 /// Draws the validation average precision of every model against the epoch, with each
 /// model's kept epoch marked by a dot.
-pub(crate) fn validation_ap_chart(models: &[Model<'_>]) -> Result<String> {
+pub(crate) fn validation_ap_chart(models: &[&Model<'_>]) -> Result<String> {
     let first = models.iter().map(|model| epoch_range(&model.history).0).min().unwrap_or(0);
     let last = models.iter().map(|model| epoch_range(&model.history).1).max().unwrap_or(1);
     let all_ap = models.iter().flat_map(|model| model.history.iter().map(|e| e.validation_ap));
@@ -223,8 +251,8 @@ pub(crate) fn validation_ap_chart(models: &[Model<'_>]) -> Result<String> {
             .y_label_formatter(&|value| format!("{value:.2}"))
             .draw()?;
 
-        for (index, model) in models.iter().enumerate() {
-            let color = model_color(index);
+        for model in models {
+            let color = model.color;
             let points = history_points(&model.history, |epoch| epoch.validation_ap);
             let best = model.training.best_epoch;
             let best_point = points.iter().copied().find(|&(epoch, _)| epoch == best);
@@ -249,7 +277,7 @@ pub(crate) fn validation_ap_chart(models: &[Model<'_>]) -> Result<String> {
 
 /// Draws the test ROC curves of every model with the chance diagonal, and each model's
 /// operating point at its validation-chosen threshold.
-pub(crate) fn roc_chart(models: &[Model<'_>]) -> Result<String> {
+pub(crate) fn roc_chart(models: &[&Model<'_>]) -> Result<String> {
     render_svg("ROC", SQUARE, |root| {
         let mut chart = chart_builder(root).build_cartesian_2d(0.0..1.0, 0.0..1.02)?;
         styled_mesh(&mut chart)
@@ -268,20 +296,20 @@ pub(crate) fn roc_chart(models: &[Model<'_>]) -> Result<String> {
             ))?
             .label("chance (AUC 0.500)")
             .legend(dashed_marker(REFERENCE));
-        for (index, model) in models.iter().enumerate() {
-            let color = model_color(index);
+        for model in models {
+            let color = model.color;
             let auc = format::metric(model.evaluation.test.roc_auc);
             chart
                 .draw_series(LineSeries::new(model.roc.iter().copied(), color.stroke_width(2)))?
                 .label(format!("{} (AUC {auc})", model.name))
                 .legend(line_marker(color));
         }
-        for (index, model) in models.iter().enumerate() {
+        for model in models {
             let confusion = model.evaluation.test.confusion;
             let negatives = confusion.fp + confusion.tn;
             if negatives > 0 {
                 let fpr = confusion.fp as f64 / negatives as f64;
-                draw_operating_point(&mut chart, (fpr, model.evaluation.test.recall), index)?;
+                draw_operating_point(&mut chart, (fpr, model.evaluation.test.recall), model.color)?;
             }
         }
 
@@ -291,7 +319,7 @@ pub(crate) fn roc_chart(models: &[Model<'_>]) -> Result<String> {
 
 /// Draws the test precision-recall curves of every model with the positive rate, which is
 /// the precision of a random ranking, and each model's operating point.
-pub(crate) fn pr_chart(models: &[Model<'_>], positive_rate: f64) -> Result<String> {
+pub(crate) fn pr_chart(models: &[&Model<'_>], positive_rate: f64) -> Result<String> {
     render_svg("precision-recall", SQUARE, |root| {
         let mut chart = chart_builder(root).build_cartesian_2d(0.0..1.0, 0.0..1.02)?;
         styled_mesh(&mut chart)
@@ -312,18 +340,18 @@ pub(crate) fn pr_chart(models: &[Model<'_>], positive_rate: f64) -> Result<Strin
                 .label(format!("positive rate (AP {})", format::metric(positive_rate)))
                 .legend(dashed_marker(REFERENCE));
         }
-        for (index, model) in models.iter().enumerate() {
-            let color = model_color(index);
+        for model in models {
+            let color = model.color;
             let ap = format::metric(model.evaluation.test.average_precision);
             chart
                 .draw_series(LineSeries::new(model.pr.iter().copied(), color.stroke_width(2)))?
                 .label(format!("{} (AP {ap})", model.name))
                 .legend(line_marker(color));
         }
-        for (index, model) in models.iter().enumerate() {
+        for model in models {
             let test = &model.evaluation.test;
             if test.confusion.tp + test.confusion.fp > 0 {
-                draw_operating_point(&mut chart, (test.recall, test.precision), index)?;
+                draw_operating_point(&mut chart, (test.recall, test.precision), model.color)?;
             }
         }
 
@@ -335,9 +363,8 @@ pub(crate) fn pr_chart(models: &[Model<'_>], positive_rate: f64) -> Result<Strin
 fn draw_operating_point<'a>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     point: (f64, f64),
-    index: usize,
+    color: RGBColor,
 ) -> DrawResult {
-    let color = model_color(index);
     chart.draw_series([
         Circle::new(point, 6, color.filled()),
         Circle::new(point, 6, RGBColor(30, 30, 30).stroke_width(1)),

@@ -8,13 +8,19 @@
 //! score distributions. The charts are SVG drawn by plotters and inlined, so the page needs no
 //! network access, font files or JavaScript. The output depends only on the inputs, with no
 //! timestamps, so the same inputs give a byte-identical report.
+//!
+//! When the models are the trials of a hyperparameter sweep (a model has varied parameters or
+//! a trial failed), the page adds a sweep section that ranks every trial, and the per-model
+//! sections show only a few trials: the best of each stage and the overall top 3.
 
 mod artifacts;
 mod charts;
 mod error;
 mod format;
 mod page;
+mod sweep;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -22,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use error::{Error, Result};
 
 /// Version of the report stage; bump it with any change to the HTML written for the same inputs.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// File name of the report inside the output directory.
 pub const REPORT_FILE: &str = "report.html";
@@ -38,13 +44,26 @@ pub struct ReportInput {
     pub preprocess: PathBuf,
     /// The trained models, in the order they are listed and coloured.
     pub models: Vec<ModelInput>,
+    /// Trials that failed (NaN loss, bad parameter, ...), listed in the sweep section with their
+    /// reason.
+    #[serde(default)]
+    pub failed: Vec<FailedTrial>,
 }
 
 /// Paths of the artifacts of one trained and evaluated model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInput {
-    /// Name of the train stage, such as `mlp`.
+    /// Name of the train stage, such as `mlp`, or of the sweep trial, such as `mlp#3`.
     pub name: String,
+    /// Name of the train stage in the experiment file that this trial is an instance of, such
+    /// as `mlp` for the trials `mlp#1` to `mlp#8`. Equal to `name` when the stage is not
+    /// swept. An empty string, the serde default, is read as `name`.
+    #[serde(default)]
+    pub stage: String,
+    /// The swept parameters of this trial and their values, keyed by dotted path such as
+    /// `mlp.learning_rate` or `split.log1p` (empty when nothing is swept).
+    #[serde(default)]
+    pub varied: BTreeMap<String, serde_json::Value>,
     /// Parameters of the train stage, shown in the report.
     pub params: serde_json::Value,
     /// `training.json` of the train stage ([`common::TrainingSummary`]).
@@ -62,6 +81,21 @@ pub struct ModelInput {
     pub curves: PathBuf,
 }
 
+/// A sweep trial that produced no model to evaluate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedTrial {
+    /// Name of the trial, such as `mlp#4`.
+    pub name: String,
+    /// Name of the train stage the trial is an instance of, like [`ModelInput::stage`].
+    #[serde(default)]
+    pub stage: String,
+    /// The swept parameters of the trial, like [`ModelInput::varied`].
+    #[serde(default)]
+    pub varied: BTreeMap<String, serde_json::Value>,
+    /// Why the trial failed, such as `training loss became NaN at epoch 3`.
+    pub reason: String,
+}
+
 /// Reads every artifact named in `input`, writes `out_dir/report.html` and returns its path.
 ///
 /// `out_dir` is created if it does not exist. A missing or malformed artifact gives an error
@@ -74,6 +108,11 @@ pub fn run(input: &ReportInput, out_dir: &Path) -> Result<PathBuf> {
         .map_err(|source| Error::Write { path: out_dir.to_path_buf(), source })?;
     let path = out_dir.join(REPORT_FILE);
     std::fs::write(&path, html).map_err(|source| Error::Write { path: path.clone(), source })?;
-    tracing::info!(path = %path.display(), models = input.models.len(), "wrote report");
+    tracing::info!(
+        path = %path.display(),
+        models = input.models.len(),
+        failed = input.failed.len(),
+        "wrote report",
+    );
     Ok(path)
 }

@@ -1,5 +1,6 @@
 //! The HTML page: the document, its style sheet, the header and the escaping helpers. The
-//! dataset section and the per-model sections are built in the submodules.
+//! dataset section, the per-model sections and the sweep section are built in the submodules.
+//! For a sweep, the per-model sections show only the trials that [`Sweep::detail`] selects.
 //!
 //! Every piece of text that comes from an artifact or the experiment file goes through
 //! [`escape`] before it is inserted. The page links to nothing outside itself: the only
@@ -8,16 +9,36 @@
 mod dataset;
 mod figures;
 mod metrics;
+mod sweep;
+
+use plotters::style::RGBColor;
 
 use crate::artifacts::{Model, Run};
-use crate::charts::{css_color, model_color};
+use crate::charts::css_color;
+use crate::sweep::Sweep;
 use crate::{Result, VERSION, format};
 
 /// Builds the whole page for `run`.
 pub(crate) fn render(run: &Run<'_>) -> Result<String> {
+    let sweep = run.is_sweep.then(|| Sweep::new(&run.models, run.failed));
+    let all_models: Vec<&Model<'_>> = run.models.iter().collect();
+    let shown = sweep.as_ref().map_or(all_models.as_slice(), |sweep| sweep.detail.as_slice());
+    let detail_note = sweep.as_ref().map(|sweep| {
+        format!(
+            "<p class=\"note detail\">Sweep: this section shows {}: {}. The \
+             <a href=\"#sweep\">sweep section</a> ranks every trial.</p>\n",
+            sweep::detail_description(sweep),
+            sweep::detail_names(sweep)
+        )
+    });
+    let with_note = |section: String| match &detail_note {
+        Some(note) => insert_after_heading(section, note),
+        None => section,
+    };
+
     let mut body = String::new();
-    body.push_str(&header(run));
-    body.push_str(&navigation(!run.models.is_empty()));
+    body.push_str(&header(run, sweep.as_ref()));
+    body.push_str(&navigation(!run.models.is_empty(), sweep.is_some()));
     body.push_str("<main class=\"wrap\">\n");
     body.push_str(&dataset::section(&run.dataset, &run.preprocess));
     if run.models.is_empty() {
@@ -26,55 +47,90 @@ pub(crate) fn render(run: &Run<'_>) -> Result<String> {
              <p class=\"note\">The experiment lists no trained models, so there are no metrics \
              or charts.</p>\n</section>\n",
         );
+        if let Some(sweep) = &sweep {
+            body.push_str(&sweep::section(sweep)?);
+        }
     } else {
-        body.push_str(&metrics::metrics_section(&run.models));
-        body.push_str(&figures::training_section(&run.models)?);
-        body.push_str(&figures::curves_section(&run.models)?);
-        body.push_str(&figures::scores_section(&run.models)?);
-        body.push_str(&metrics::confusion_section(&run.models));
+        body.push_str(&with_note(metrics::metrics_section(shown)));
+        if let Some(sweep) = &sweep {
+            body.push_str(&sweep::section(sweep)?);
+        }
+        body.push_str(&with_note(figures::training_section(shown)?));
+        body.push_str(&with_note(figures::curves_section(shown)?));
+        body.push_str(&with_note(figures::scores_section(shown)?));
+        body.push_str(&with_note(metrics::confusion_section(shown)));
     }
     body.push_str("</main>\n");
     body.push_str(&format!(
         "<footer class=\"wrap\">Report stage version {VERSION}. Self-contained page: charts are \
          inline SVG drawn with plotters, and nothing is loaded from the network.</footer>\n"
     ));
-    Ok(document(run.title, &body))
+    let style = if sweep.is_some() { format!("{STYLE}{SWEEP_STYLE}") } else { STYLE.to_string() };
+    Ok(document(run.title, &style, &body))
 }
 
-/// Wraps `body` in the HTML document with its style sheet.
-fn document(title: &str, body: &str) -> String {
+/// Inserts `note` after the `<h2>` heading of `section`, or at its start when it has none.
+fn insert_after_heading(mut section: String, note: &str) -> String {
+    let position = section.find("</h2>\n").map_or(0, |end| end + "</h2>\n".len());
+    section.insert_str(position, note);
+    section
+}
+
+/// Wraps `body` in the HTML document with the style sheet `style`.
+fn document(title: &str, style: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{} · anomaly-detection report</title>\n<style>\n{STYLE}</style>\n</head>\n\
+         <title>{} · anomaly-detection report</title>\n<style>\n{style}</style>\n</head>\n\
          <body>\n{body}</body>\n</html>\n",
         escape(title)
     )
 }
 
-/// Builds the dark page header: title, dataset line and the best model.
-fn header(run: &Run<'_>) -> String {
+/// Builds the dark page header: title, dataset line and the best model. For a sweep the
+/// dataset line counts trials, stages and failures in place of models.
+fn header(run: &Run<'_>, sweep: Option<&Sweep<'_, '_>>) -> String {
     let dataset = &run.dataset;
     let name = dataset.dataset.as_deref().unwrap_or(&dataset.source);
     let labels = dataset.label_counts;
     let mut html = String::from("<header class=\"top\">\n<div class=\"wrap\">\n");
     html.push_str("<p class=\"eyebrow\">Anomaly-detection experiment report</p>\n");
     html.push_str(&format!("<h1>{}</h1>\n", escape(run.title)));
+    let models = match sweep {
+        Some(sweep) => {
+            let trials = sweep.ranked.len() + sweep.failed.len();
+            let stages = sweep.stages.len();
+            format!(
+                "{} trial{} of {stages} stage{} · {} failed",
+                format::count(trials as u64),
+                if trials == 1 { "" } else { "s" },
+                if stages == 1 { "" } else { "s" },
+                format::count(sweep.failed.len() as u64),
+            )
+        }
+        None => {
+            format!("{} model{}", run.models.len(), if run.models.len() == 1 { "" } else { "s" })
+        }
+    };
     html.push_str(&format!(
         "<p class=\"subtitle\">Dataset <strong>{}</strong> · {} rows · {} anomalies ({}) · \
-         {} model{}</p>\n",
+         {models}</p>\n",
         escape(name),
         format::count(dataset.rows),
         format::count(labels.anomaly),
         format::percent(labels.anomaly, labels.normal + labels.anomaly),
-        run.models.len(),
-        if run.models.len() == 1 { "" } else { "s" },
     ));
-    if let Some((index, best)) = best_model(&run.models) {
+    // A sweep names the trial ranked first, which for equal values is the first listed.
+    let best = match sweep {
+        Some(sweep) => sweep.best(),
+        None => best_model(&run.models),
+    };
+    let best = best.filter(|model| model.evaluation.test.average_precision.is_finite());
+    if let Some(best) = best {
         html.push_str(&format!(
             "<p class=\"headline\">Best test average precision: {} <strong>{}</strong> \
              (ROC-AUC {})</p>\n",
-            model_label(best.name, index),
+            model_label(best.name, best.color),
             format::metric(best.evaluation.test.average_precision),
             format::metric(best.evaluation.test.roc_auc),
         ));
@@ -83,11 +139,17 @@ fn header(run: &Run<'_>) -> String {
     html
 }
 
-fn navigation(with_models: bool) -> String {
+fn navigation(with_models: bool, with_sweep: bool) -> String {
     let mut links = vec![("dataset", "Dataset")];
+    if with_sweep && !with_models {
+        links.push(("sweep", "Sweep"));
+    }
     if with_models {
+        links.push(("metrics", "Metrics"));
+        if with_sweep {
+            links.push(("sweep", "Sweep"));
+        }
         links.extend([
-            ("metrics", "Metrics"),
             ("training", "Training"),
             ("curves", "ROC and PR curves"),
             ("scores", "Score distributions"),
@@ -99,22 +161,21 @@ fn navigation(with_models: bool) -> String {
     format!("<nav><div class=\"wrap\">{}</div></nav>\n", anchors.join(""))
 }
 
-/// Returns the model with the highest finite test average precision, with its index.
-fn best_model<'a, 'b>(models: &'b [Model<'a>]) -> Option<(usize, &'b Model<'a>)> {
+/// Returns the model with the highest finite test average precision.
+fn best_model<'a, 'b>(models: &'b [Model<'a>]) -> Option<&'b Model<'a>> {
     models
         .iter()
-        .enumerate()
-        .filter(|(_, model)| model.evaluation.test.average_precision.is_finite())
-        .max_by(|(_, a), (_, b)| {
+        .filter(|model| model.evaluation.test.average_precision.is_finite())
+        .max_by(|a, b| {
             a.evaluation.test.average_precision.total_cmp(&b.evaluation.test.average_precision)
         })
 }
 
 /// Returns a model's name, escaped, after a square in its chart colour.
-fn model_label(name: &str, index: usize) -> String {
+fn model_label(name: &str, color: RGBColor) -> String {
     format!(
         "<span class=\"model\"><span class=\"swatch\" style=\"background:{}\"></span>{}</span>",
-        css_color(model_color(index)),
+        css_color(color),
         escape(name)
     )
 }
@@ -202,6 +263,23 @@ table.confusion td .rate { display: block; font-size: 12px; color: var(--muted);
 table.confusion td.correct { background: var(--good); }
 table.confusion td.wrong { background: var(--bad); }
 footer { color: var(--muted); font-size: 12.5px; padding: 4px 28px 40px; }
+"#;
+
+/// Style rules that only a sweep's page needs, appended to [`STYLE`] so that other pages keep
+/// their style sheet.
+const SWEEP_STYLE: &str = r#"table.sweep th, table.sweep td { padding: 4px 10px; font-size: 13.5px; }
+table.sweep th.param { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; font-weight: 600; }
+table.sweep tr.best-trial td { background: #f1f8f3; }
+table.sweep td.reason { color: #8a1c1c; max-width: 60ch; }
+table.sweep .badge.plain { margin-left: 6px; }
+.table-wrap { max-width: 100%; overflow-x: auto; }
+details.more-trials .scroll { display: block; max-width: 100%; }
+details.more-trials .table-wrap { overflow: visible; }
+p.note.detail { background: #f6f7fa; border-left: 3px solid #c3c8d2; padding: 6px 10px; max-width: none; }
+figure h3.mono { font-size: 14px; }
+p.legend { display: flex; flex-wrap: wrap; gap: 6px 18px; font-size: 14px; margin: 4px 0 12px; }
+p.legend .dot, p.legend .ring { display: inline-block; width: 11px; height: 11px; border-radius: 50%; margin-right: 6px; vertical-align: -1px; }
+p.legend .ring { border: 2px solid #141414; }
 "#;
 
 #[cfg(test)]

@@ -151,7 +151,7 @@ fn log_axis_for_reconstruction_errors() {
 fn text_is_escaped() {
     let dir = tempfile::tempdir().unwrap();
     let spec = RunSpec {
-        models: vec![ModelSpec { name: "mlp<b>&co".into(), kind: Kind::Mlp }],
+        models: vec![ModelSpec::new("mlp<b>&co", Kind::Mlp)],
         ..RunSpec::default()
     };
     let input = write_run(&dir.path().join("run"), "<script>alert('x')</script> & more", &spec);
@@ -168,7 +168,7 @@ fn text_is_escaped() {
 fn single_model_is_not_marked_best() {
     let dir = tempfile::tempdir().unwrap();
     let spec = RunSpec {
-        models: vec![ModelSpec { name: "autoencoder".into(), kind: Kind::Autoencoder }],
+        models: vec![ModelSpec::new("autoencoder", Kind::Autoencoder)],
         ..RunSpec::default()
     };
     let input = write_run(&dir.path().join("run"), "one model", &spec);

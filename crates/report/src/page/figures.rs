@@ -6,27 +6,28 @@ use serde_json::Value;
 use super::{escape, model_label};
 use crate::artifacts::Model;
 use crate::charts::histogram::{BINS, ScoreHistogram, histogram_chart};
-use crate::charts::{self, model_color};
+use crate::charts;
+use crate::sweep::parameter_text;
 use crate::{Result, format};
 
 /// Builds the training section: one card per model with its facts, parameters and loss
 /// chart, then the validation average precision of all models.
-pub(super) fn training_section(models: &[Model<'_>]) -> Result<String> {
+pub(super) fn training_section(models: &[&Model<'_>]) -> Result<String> {
     let mut html = String::from(
         "<section id=\"training\">\n<h2>Training</h2>\n<p class=\"note\">Loss per epoch on the \
          training rows (dashed) and the validation split (solid). Early stopping keeps the \
          weights of the epoch with the best validation average precision, marked by the grey \
          line and the dot.</p>\n<div class=\"grid\">\n",
     );
-    for (index, model) in models.iter().enumerate() {
+    for model in models {
         html.push_str("<article>\n");
         html.push_str(&format!(
             "<h3>{} <span class=\"badge plain\">{}</span></h3>\n",
-            model_label(model.name, index),
+            model_label(model.name, model.color),
             escape(&model.training.model_kind)
         ));
         html.push_str(&training_facts(model));
-        html.push_str(&charts::loss_chart(model, model_color(index))?);
+        html.push_str(&charts::loss_chart(model)?);
         html.push_str(&parameters(model.params));
         html.push_str("</article>\n");
     }
@@ -41,6 +42,7 @@ pub(super) fn training_section(models: &[Model<'_>]) -> Result<String> {
     Ok(html)
 }
 
+/// Lists the training summary of a model and, for a sweep trial, its swept parameters.
 fn training_facts(model: &Model<'_>) -> String {
     let training = &model.training;
     let stopping = if training.stopped_early { "stopped early" } else { "ran all epochs" };
@@ -56,6 +58,13 @@ fn training_facts(model: &Model<'_>) -> String {
     let mut html = String::from("<dl class=\"facts\">\n");
     for (name, value) in facts {
         html.push_str(&format!("<dt>{}</dt><dd>{}</dd>\n", escape(name), escape(&value)));
+    }
+    for (path, value) in model.varied {
+        html.push_str(&format!(
+            "<dt>{}</dt><dd class=\"mono\">{}</dd>\n",
+            escape(path),
+            escape(&parameter_text(Some(value)))
+        ));
     }
     html.push_str("</dl>\n");
     html
@@ -102,10 +111,9 @@ fn flatten_parameters(prefix: &str, value: &Value, rows: &mut Vec<(String, Strin
 }
 
 /// Builds the section with the ROC and precision-recall charts of all models.
-pub(super) fn curves_section(models: &[Model<'_>]) -> Result<String> {
+pub(super) fn curves_section(models: &[&Model<'_>]) -> Result<String> {
     let test = &models[0].evaluation.test;
-    let positive_rate =
-        if test.rows > 0 { test.positives as f64 / test.rows as f64 } else { f64::NAN };
+    let positive_rate = positive_rate(models);
     if models.iter().any(|model| model.evaluation.test.rows != test.rows) {
         tracing::warn!("models were evaluated on test splits of different sizes");
     }
@@ -131,15 +139,27 @@ pub(super) fn curves_section(models: &[Model<'_>]) -> Result<String> {
     Ok(html)
 }
 
+/// Returns the share of anomalies in the test split of the first model, or NaN when there
+/// are no models or no test rows.
+pub(super) fn positive_rate(models: &[&Model<'_>]) -> f64 {
+    match models.first() {
+        Some(model) if model.evaluation.test.rows > 0 => {
+            let test = &model.evaluation.test;
+            test.positives as f64 / test.rows as f64
+        }
+        _ => f64::NAN,
+    }
+}
+
 /// Builds the section with one score histogram per model.
-pub(super) fn scores_section(models: &[Model<'_>]) -> Result<String> {
+pub(super) fn scores_section(models: &[&Model<'_>]) -> Result<String> {
     let mut html = String::from(
         "<section id=\"scores\">\n<h2>Score distributions</h2>\n<p class=\"note\">Test scores of \
          normal (grey) and anomalous rows. Each class is normalised to sum to 100%, so the rare \
          anomaly class is as visible as the normal one. The dashed line is the threshold chosen \
          on the validation split, and rows at or above it are flagged.</p>\n<div class=\"grid\">\n",
     );
-    for (index, model) in models.iter().enumerate() {
+    for model in models {
         let evaluation = &model.evaluation;
         let threshold = evaluation.threshold.value;
         let histogram = ScoreHistogram::new(&model.test_scores, threshold, &evaluation.score, BINS);
@@ -148,7 +168,7 @@ pub(super) fn scores_section(models: &[Model<'_>]) -> Result<String> {
             &histogram,
             threshold,
             &evaluation.score,
-            model_color(index),
+            model.color,
         )?;
 
         let mut caption = format!("{BINS} bins");
@@ -167,7 +187,7 @@ pub(super) fn scores_section(models: &[Model<'_>]) -> Result<String> {
         }
         html.push_str(&format!(
             "<figure>\n<h3>{}</h3>\n{svg}<figcaption>{}</figcaption>\n</figure>\n",
-            model_label(model.name, index),
+            model_label(model.name, model.color),
             escape(&caption)
         ));
     }

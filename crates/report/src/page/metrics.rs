@@ -7,7 +7,7 @@ use crate::artifacts::Model;
 use crate::format;
 
 /// Builds the metrics section: the test table, the validation table and their notes.
-pub(super) fn metrics_section(models: &[Model<'_>]) -> String {
+pub(super) fn metrics_section(models: &[&Model<'_>]) -> String {
     let test_k: Vec<u64> = models.iter().map(|model| model.evaluation.test.positives).collect();
     let k_note = match test_k.first() {
         Some(k) if test_k.iter().all(|other| other == k) => {
@@ -53,7 +53,7 @@ impl Split {
 }
 
 /// Returns the best finite average precision on `split`.
-fn best_average_precision(models: &[Model<'_>], split: Split) -> f64 {
+fn best_average_precision(models: &[&Model<'_>], split: Split) -> f64 {
     models
         .iter()
         .map(|model| split.metrics(model).average_precision)
@@ -63,7 +63,7 @@ fn best_average_precision(models: &[Model<'_>], split: Split) -> f64 {
 
 /// Builds one metrics table. The test table is the primary one and also shows the threshold.
 /// The validation table is set in a smaller font.
-fn metrics_table(models: &[Model<'_>], split: Split) -> String {
+fn metrics_table(models: &[&Model<'_>], split: Split) -> String {
     let primary = split == Split::Test;
     let best_ap = best_average_precision(models, split);
     let mark_best = models.len() > 1;
@@ -81,7 +81,7 @@ fn metrics_table(models: &[Model<'_>], split: Split) -> String {
     }
     html.push_str("</tr></thead>\n<tbody>\n");
 
-    for (index, model) in models.iter().enumerate() {
+    for model in models {
         let metrics = split.metrics(model);
         let is_best = mark_best && metrics.average_precision == best_ap;
         let ap_cell = if is_best {
@@ -96,7 +96,7 @@ fn metrics_table(models: &[Model<'_>], split: Split) -> String {
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td>{ap_cell}<td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
-            model_label(model.name, index),
+            model_label(model.name, model.color),
             format::count(metrics.rows),
             format::count(metrics.positives),
             format::metric(metrics.roc_auc),
@@ -132,15 +132,15 @@ fn threshold_rule(threshold: &Threshold) -> String {
 }
 
 /// Builds the confusion-matrix section: one small table per model, on the test split.
-pub(super) fn confusion_section(models: &[Model<'_>]) -> String {
+pub(super) fn confusion_section(models: &[&Model<'_>]) -> String {
     let mut html = String::from(
         "<section id=\"confusion\">\n<h2>Confusion matrices</h2>\n<p class=\"note\">Test \
          split, at each model's validation-chosen threshold. The rate under each count is the \
          share of the actual class (the row).</p>\n<div class=\"cards\">\n",
     );
-    for (index, model) in models.iter().enumerate() {
+    for model in models {
         html.push_str("<article>\n");
-        html.push_str(&format!("<h3>{}</h3>\n", model_label(model.name, index)));
+        html.push_str(&format!("<h3>{}</h3>\n", model_label(model.name, model.color)));
         html.push_str(&confusion_table(model.evaluation.test.confusion));
         html.push_str(&format!(
             "<p class=\"note\">{}</p>\n",

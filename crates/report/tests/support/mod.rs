@@ -4,6 +4,9 @@
 //! Scores are drawn from seeded distributions: a logistic of two normals for an MLP and two
 //! log-normals for an autoencoder. The metrics and curves are computed from those scores by
 //! the plain reference formulas below, so `metrics.json` agrees with the scores.
+//!
+//! A sweep is a run whose models name their stage and varied parameters; [`sweep_spec`] builds
+//! one whose trials differ in how well they separate the classes.
 
 #![allow(dead_code)]
 
@@ -19,7 +22,8 @@ use common::{
     ColumnSummary, Confusion, DatasetSummary, Evaluation, LabelCounts, Metrics, PreprocessSummary,
     Threshold, TrainingSummary, write_json, write_parquet,
 };
-use report::{ModelInput, ReportInput};
+use report::{FailedTrial, ModelInput, ReportInput};
+use serde_json::Value;
 
 /// Kind of model whose artifacts are generated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +39,29 @@ pub enum Kind {
 pub struct ModelSpec {
     pub name: String,
     pub kind: Kind,
+    /// Train stage of a sweep trial; empty outside a sweep.
+    pub stage: String,
+    /// Swept parameters of a sweep trial.
+    pub varied: BTreeMap<String, Value>,
+    /// Added to the mean logit (MLP) or log error (autoencoder) of the anomalies, so a larger
+    /// value separates the classes better. Zero keeps the default distributions.
+    pub anomaly_shift: f64,
+    /// Epochs run, or `None` for the run's `epochs`.
+    pub epochs: Option<u32>,
+}
+
+impl ModelSpec {
+    /// Returns a model that is not part of a sweep.
+    pub fn new(name: &str, kind: Kind) -> Self {
+        ModelSpec {
+            name: name.to_string(),
+            kind,
+            stage: String::new(),
+            varied: BTreeMap::new(),
+            anomaly_shift: 0.0,
+            epochs: None,
+        }
+    }
 }
 
 /// Shape of a generated run.
@@ -49,6 +76,8 @@ pub struct RunSpec {
     /// Epochs run by every model.
     pub epochs: u32,
     pub models: Vec<ModelSpec>,
+    /// Sweep trials that failed; they have no artifacts.
+    pub failed: Vec<FailedTrial>,
     pub seed: u64,
 }
 
@@ -60,12 +89,112 @@ impl Default for RunSpec {
             anomaly_rate: 0.09,
             epochs: 30,
             models: vec![
-                ModelSpec { name: "mlp".into(), kind: Kind::Mlp },
-                ModelSpec { name: "autoencoder".into(), kind: Kind::Autoencoder },
+                ModelSpec::new("mlp", Kind::Mlp),
+                ModelSpec::new("autoencoder", Kind::Autoencoder),
             ],
+            failed: Vec::new(),
             seed: 42,
         }
     }
+}
+
+/// Returns a sweep of 12 trials over two stages. Stage `mlp` crosses five learning rates with
+/// `split.log1p` off and on, and its trial with learning rate 0.01 without `log1p` fails.
+/// Stage `autoencoder` has `split.log1p` off and on. Every trial of a stage also sets its
+/// batch size to the same value, so only `mlp.learning_rate` and `split.log1p` vary. The
+/// anomalies separate best at learning rate 0.001 and with `log1p` on.
+pub fn small_sweep() -> RunSpec {
+    let mut models = Vec::new();
+    let mut failed = Vec::new();
+    let mut trial = 0;
+    for log1p in [false, true] {
+        for rate in [0.0001, 0.0003, 0.001, 0.003, 0.01] {
+            trial += 1;
+            let name = format!("mlp#{trial}");
+            let varied = BTreeMap::from([
+                ("mlp.batch_size".to_string(), Value::from(256)),
+                ("mlp.learning_rate".to_string(), Value::from(rate)),
+                ("split.log1p".to_string(), Value::from(log1p)),
+            ]);
+            if rate == 0.01 && !log1p {
+                let reason = "training loss became NaN at epoch 3".to_string();
+                failed.push(FailedTrial { name, stage: "mlp".into(), varied, reason });
+                continue;
+            }
+            let distance = (rate / 0.001_f64).log10().abs();
+            models.push(ModelSpec {
+                stage: "mlp".into(),
+                varied,
+                anomaly_shift: -1.4 - 1.1 * distance + if log1p { 0.6 } else { 0.0 },
+                epochs: Some(18 + (trial as u32 * 7) % 13),
+                ..ModelSpec::new(&name, Kind::Mlp)
+            });
+        }
+    }
+    for (trial, log1p) in [false, true].into_iter().enumerate() {
+        let varied = BTreeMap::from([
+            ("autoencoder.batch_size".to_string(), Value::from(512)),
+            ("split.log1p".to_string(), Value::from(log1p)),
+        ]);
+        models.push(ModelSpec {
+            stage: "autoencoder".into(),
+            varied,
+            anomaly_shift: if log1p { -0.3 } else { -0.6 },
+            ..ModelSpec::new(&format!("autoencoder#{}", trial + 1), Kind::Autoencoder)
+        });
+    }
+    RunSpec { models, failed, ..RunSpec::default() }
+}
+
+/// Returns a random sweep of `trials` trials: about four in five of stage `mlp` over learning
+/// rate (log-uniform from 1e-5 to 0.1), dropout, hidden layers and `split.log1p`, the rest of
+/// stage `autoencoder` over learning rate, bottleneck width and `split.log1p`. Every 97th
+/// trial fails. The splits have `split_rows` rows, so a small value keeps generation fast.
+pub fn large_sweep(trials: usize, split_rows: usize) -> RunSpec {
+    let mut rng = Rng::new(7);
+    let mut models = Vec::new();
+    let mut failed = Vec::new();
+    for trial in 1..=trials {
+        let rate = 10f64.powf(-5.0 + 4.0 * rng.uniform());
+        let log1p = rng.uniform() < 0.5;
+        let is_mlp = rng.uniform() < 0.8;
+        let stage = if is_mlp { "mlp" } else { "autoencoder" };
+        let mut varied = BTreeMap::from([
+            (format!("{stage}.learning_rate"), Value::from(rate)),
+            ("split.log1p".to_string(), Value::from(log1p)),
+        ]);
+        let distance = (rate / 0.001_f64).log10().abs();
+        let mut shift = -1.2 - 0.6 * distance + if log1p { 0.4 } else { 0.0 };
+        if is_mlp {
+            let dropout = (rng.uniform() * 50.0).round() / 100.0;
+            let hidden = [serde_json::json!([32]), serde_json::json!([64, 32]), serde_json::json!([128, 64])]
+                [(rng.next_u64() % 3) as usize]
+                .clone();
+            shift -= 2.0 * (dropout - 0.2).abs();
+            varied.insert("mlp.dropout".into(), Value::from(dropout));
+            varied.insert("mlp.hidden".into(), hidden);
+        } else {
+            let bottleneck = [4, 8, 16][(rng.next_u64() % 3) as usize];
+            shift += if bottleneck == 8 { 0.3 } else { 0.0 };
+            varied.insert("autoencoder.bottleneck".into(), Value::from(bottleneck));
+        }
+
+        let name = format!("{stage}#{trial}");
+        if trial % 97 == 0 {
+            let reason = format!("validation loss became NaN at epoch {}", 2 + trial % 5);
+            failed.push(FailedTrial { name, stage: stage.into(), varied, reason });
+            continue;
+        }
+        let kind = if is_mlp { Kind::Mlp } else { Kind::Autoencoder };
+        models.push(ModelSpec {
+            stage: stage.into(),
+            varied,
+            anomaly_shift: shift,
+            epochs: Some(12 + (rng.next_u64() % 28) as u32),
+            ..ModelSpec::new(&name, kind)
+        });
+    }
+    RunSpec { split_rows, models, failed, ..RunSpec::default() }
 }
 
 /// A splitmix64 generator: deterministic, and enough for test data.
@@ -113,7 +242,13 @@ pub fn write_run(dir: &Path, title: &str, spec: &RunSpec) -> ReportInput {
         .iter()
         .map(|model| write_model(&dir.join(&model.name), model, spec, &labels, &mut rng))
         .collect();
-    ReportInput { title: title.to_string(), dataset, preprocess, models }
+    ReportInput {
+        title: title.to_string(),
+        dataset,
+        preprocess,
+        models,
+        failed: spec.failed.clone(),
+    }
 }
 
 fn dataset_summary(spec: &RunSpec, split_positives: usize) -> DatasetSummary {
@@ -167,15 +302,16 @@ fn preprocess_summary(spec: &RunSpec, split_positives: usize) -> PreprocessSumma
     }
 }
 
-/// Draws one score per label for a model of `kind`.
-fn draw_scores(kind: Kind, labels: &[u8], rng: &mut Rng) -> Vec<f64> {
+/// Draws one score per label for a model of `kind`, with the anomalies' mean moved by
+/// `shift` on the logit or log scale.
+fn draw_scores(kind: Kind, shift: f64, labels: &[u8], rng: &mut Rng) -> Vec<f64> {
     labels
         .iter()
         .map(|&label| match (kind, label) {
             (Kind::Mlp, 0) => logistic(-3.2 + 1.3 * rng.normal()),
-            (Kind::Mlp, _) => logistic(1.4 + 1.8 * rng.normal()),
+            (Kind::Mlp, _) => logistic(1.4 + shift + 1.8 * rng.normal()),
             (Kind::Autoencoder, 0) => (-3.0 + 0.7 * rng.normal()).exp(),
-            (Kind::Autoencoder, _) => (-1.5 + 1.1 * rng.normal()).exp(),
+            (Kind::Autoencoder, _) => (-1.5 + shift + 1.1 * rng.normal()).exp(),
         })
         .collect()
 }
@@ -192,11 +328,10 @@ fn write_model(
     rng: &mut Rng,
 ) -> ModelInput {
     std::fs::create_dir_all(dir).unwrap();
-    let validation = draw_scores(spec.kind, labels, rng);
-    let test = draw_scores(spec.kind, labels, rng);
+    let validation = draw_scores(spec.kind, spec.anomaly_shift, labels, rng);
+    let test = draw_scores(spec.kind, spec.anomaly_shift, labels, rng);
     let threshold = max_f1_threshold(&validation, labels);
     let evaluation = Evaluation {
-        model: spec.name.clone(),
         model_kind: kind_name(spec.kind).into(),
         score: match spec.kind {
             Kind::Mlp => "probability".into(),
@@ -207,13 +342,15 @@ fn write_model(
         test: metrics(&test, labels, threshold),
     };
 
-    let history = history(spec.kind, run.epochs, evaluation.validation.average_precision, rng);
+    let epochs = spec.epochs.unwrap_or(run.epochs);
+    let final_ap = evaluation.validation.average_precision;
+    let history = history(spec.kind, epochs, final_ap, spec.anomaly_shift, rng);
     let best = history.iter().max_by(|a, b| a.3.total_cmp(&b.3)).unwrap();
     let training = TrainingSummary {
         model_kind: kind_name(spec.kind).into(),
         best_epoch: best.0,
         best_validation_ap: best.3,
-        epochs_run: run.epochs,
+        epochs_run: epochs,
         stopped_early: true,
         training_rows: match spec.kind {
             Kind::Mlp => 3 * run.split_rows as u64,
@@ -240,6 +377,8 @@ fn write_model(
 
     let input = ModelInput {
         name: spec.name.clone(),
+        stage: spec.stage.clone(),
+        varied: spec.varied.clone(),
         params,
         training: dir.join("training.json"),
         history: dir.join("history.parquet"),
@@ -264,17 +403,19 @@ fn kind_name(kind: Kind) -> &'static str {
 
 /// Returns (epoch, train loss, validation loss, validation AP, seconds) per epoch: losses
 /// that fall and level off, a validation loss that rises again late, and an AP that climbs to
-/// about `final_ap`.
+/// about `final_ap`. A positive `shift` lowers the loss floor by 2% per unit.
 fn history(
     kind: Kind,
     epochs: u32,
     final_ap: f64,
+    shift: f64,
     rng: &mut Rng,
 ) -> Vec<(u32, f64, f64, f64, f64)> {
     let (scale, floor) = match kind {
         Kind::Mlp => (0.35, 0.06),
         Kind::Autoencoder => (0.9, 0.32),
     };
+    let floor = floor * (1.0 - 0.02 * shift);
     (1..=epochs)
         .map(|epoch| {
             let e = f64::from(epoch);

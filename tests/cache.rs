@@ -1,0 +1,335 @@
+//! End-to-end tests of the stage cache and sweeps: what reruns after which change, crash and
+//! corruption recovery, concurrent runs and failing trials.
+//!
+//! Every test runs the real `xtask` binary on the real credit-card sample with a private
+//! cache. When `../shared/data` is missing the tests print a note and pass, except under
+//! `CI=true`, where they fail.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+fn shared_data() -> Option<PathBuf> {
+    let path = repo_root().join("../shared/data");
+    if path.join("creditcard/creditcard_sample.csv").is_file() {
+        return Some(path);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{} is missing; CI must provide the shared data folder", path.display());
+    }
+    eprintln!("note: {} is missing, so this test checks nothing", path.display());
+    None
+}
+
+/// A private work folder with a cache, a runs folder and a copy of an experiment file.
+struct Workspace {
+    dir: tempfile::TempDir,
+    data: PathBuf,
+}
+
+impl Workspace {
+    fn new(data: PathBuf) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let config = fs::read_to_string(repo_root().join("configs/fraud.toml")).unwrap();
+        fs::write(dir.path().join("fraud.toml"), config).unwrap();
+        Workspace { dir, data }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("fraud.toml")
+    }
+
+    fn edit_config(&self, from: &str, to: &str) {
+        let text = fs::read_to_string(self.config()).unwrap();
+        assert!(text.contains(from), "the config has no `{from}`");
+        fs::write(self.config(), text.replace(from, to)).unwrap();
+    }
+
+    fn command(&self, extra: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .arg("experiment")
+            .arg(self.config())
+            .arg("--data-dir")
+            .arg(&self.data)
+            .arg("--runs-dir")
+            .arg(self.dir.path().join("runs"))
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .arg("--json")
+            .args(extra)
+            .current_dir(repo_root())
+            .env_remove("RUST_LOG");
+        command
+    }
+
+    fn run(&self, extra: &[&str]) -> Output {
+        self.command(extra).output().expect("the xtask binary runs")
+    }
+
+    fn run_ok(&self, extra: &[&str]) -> serde_json::Value {
+        let output = self.run(extra);
+        assert!(
+            output.status.success(),
+            "experiment failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+    }
+}
+
+/// Returns stage name to status from a run summary.
+fn statuses(summary: &serde_json::Value) -> BTreeMap<String, String> {
+    let stages = summary["stages"].as_array().expect("a run summary lists stages");
+    stages
+        .iter()
+        .map(|s| {
+            (s["name"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// Returns the stages that ran, sorted.
+fn ran(summary: &serde_json::Value) -> Vec<String> {
+    statuses(summary)
+        .into_iter()
+        .filter(|(_, status)| status == "ran")
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Returns trial name to test average precision.
+fn average_precisions(summary: &serde_json::Value) -> BTreeMap<String, f64> {
+    summary["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["metrics"]["average_precision"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Returns stage name to planned action from `--dry-run --json`.
+fn plan(workspace: &Workspace) -> BTreeMap<String, (String, Option<String>)> {
+    let summary = workspace.run_ok(&["--dry-run"]);
+    summary["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let name = p["name"].as_str().unwrap().to_string();
+            let action = p["action"].as_str().unwrap().to_string();
+            (name, (action, p["reason"].as_str().map(str::to_string)))
+        })
+        .collect()
+}
+
+#[test]
+fn unchanged_rerun_computes_nothing() {
+    let Some(data) = shared_data() else { return };
+    let workspace = Workspace::new(data);
+    let first = workspace.run_ok(&[]);
+    assert_eq!(ran(&first).len(), statuses(&first).len());
+
+    assert!(plan(&workspace).values().all(|(action, _)| action == "cached"));
+    let second = workspace.run_ok(&[]);
+    assert!(ran(&second).is_empty(), "{:?}", ran(&second));
+    assert!(statuses(&second).values().all(|status| status == "cached"));
+    assert_eq!(average_precisions(&first), average_precisions(&second));
+}
+
+#[test]
+fn one_changed_value_reruns_only_its_trials() {
+    let Some(data) = shared_data() else { return };
+    let workspace = Workspace::new(data);
+    workspace.run_ok(&[]);
+
+    // The grid's last axis varies fastest, so trials 2 and 4 are the ones with 60 epochs.
+    workspace.edit_config("\"autoencoder.epochs\" = [30, 60]", "\"autoencoder.epochs\" = [30, 61]");
+    let expected =
+        ["autoencoder#2", "autoencoder#4", "autoencoder-eval#2", "autoencoder-eval#4", "report"];
+    let planned = plan(&workspace);
+    let to_run: Vec<&String> =
+        planned.iter().filter(|(_, (action, _))| action == "run").map(|(name, _)| name).collect();
+    assert_eq!(to_run, expected);
+    let reason = planned["autoencoder#2"].1.as_deref().unwrap();
+    assert!(reason.contains("epochs (60 -> 61)"), "{reason}");
+    assert_eq!(planned["autoencoder-eval#2"].1.as_deref(), Some("input changed: autoencoder#2"));
+
+    assert_eq!(ran(&workspace.run_ok(&[])), expected);
+}
+
+#[test]
+fn reformatted_file_changes_no_key() {
+    let Some(data) = shared_data() else { return };
+    let workspace = Workspace::new(data);
+    workspace.run_ok(&[]);
+
+    // Reorder keys, add whitespace and comments, and spell a number differently.
+    workspace.edit_config(
+        "kind = \"train\"\ninputs = [\"split\"]\nmodel = \"mlp\"\nhidden = [64, 32]",
+        "hidden = [ 64,   32 ]   # widths\nmodel = \"mlp\"\n\ninputs = [\"split\"]\nkind = \"train\"",
+    );
+    workspace
+        .edit_config("learning_rate = 0.001\nweight_decay", "learning_rate = 1e-3\nweight_decay");
+    assert!(plan(&workspace).values().all(|(action, _)| action == "cached"));
+}
+
+#[test]
+fn raw_data_change_invalidates_everything() {
+    let Some(data) = shared_data() else { return };
+    let workspace = Workspace::new(data.clone());
+    let copy = workspace.dir.path().join("sample.csv");
+    fs::copy(data.join("creditcard/creditcard_sample.csv"), &copy).unwrap();
+    workspace
+        .edit_config("dataset = \"creditcard-sample\"", &format!("path = \"{}\"", copy.display()));
+    workspace.run_ok(&[]);
+    assert!(plan(&workspace).values().all(|(action, _)| action == "cached"));
+
+    // Drop the last row: same columns, different content.
+    let text = fs::read_to_string(&copy).unwrap();
+    let trimmed = text.trim_end().rsplit_once('\n').unwrap().0;
+    fs::write(&copy, format!("{trimmed}\n")).unwrap();
+    let planned = plan(&workspace);
+    assert!(planned.values().all(|(action, _)| action == "run"), "{planned:?}");
+    assert_eq!(planned["data"].1.as_deref(), Some("raw data changed"));
+}
+
+#[test]
+fn forced_stage_reruns_with_downstream() {
+    let Some(data) = shared_data() else { return };
+    let workspace = Workspace::new(data);
+    workspace.run_ok(&[]);
+    let summary = workspace.run_ok(&["--force", "autoencoder"]);
+    let expected: Vec<String> = (1..=4)
+        .flat_map(|n| [format!("autoencoder#{n}"), format!("autoencoder-eval#{n}")])
+        .chain(["report".to_string()])
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(ran(&summary), expected);
+}
+
+#[test]
+fn corrupted_entry_is_rebuilt() {
+    let Some(data) = shared_data() else { return };
+    let workspace = Workspace::new(data);
+    let first = workspace.run_ok(&[]);
+
+    let run_dir = PathBuf::from(first["run_dir"].as_str().unwrap());
+    let history = fs::canonicalize(run_dir.join("mlp#1/history.parquet")).unwrap();
+    let mut bytes = fs::read(&history).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&history, bytes).unwrap();
+
+    let planned = plan(&workspace);
+    assert!(planned["mlp#1"].1.as_deref().unwrap().contains("corrupted"), "{planned:?}");
+    let second = workspace.run_ok(&[]);
+    assert_eq!(ran(&second), ["mlp#1"]);
+    assert_eq!(average_precisions(&first), average_precisions(&second));
+}
+
+#[test]
+fn concurrent_runs_compute_each_stage_once() {
+    let Some(data) = shared_data() else { return };
+    let workspace = Workspace::new(data);
+    let spawn = || {
+        workspace
+            .command(&["--jobs", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outputs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let summaries: Vec<serde_json::Value> = outputs
+        .iter()
+        .map(|o| {
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            serde_json::from_slice(&o.stdout).unwrap()
+        })
+        .collect();
+
+    let first = statuses(&summaries[0]);
+    let second = statuses(&summaries[1]);
+    for (stage, status) in &first {
+        let other = &second[stage];
+        let runs = [status, other].iter().filter(|s| s.as_str() == "ran").count();
+        assert_eq!(runs, 1, "{stage} ran {runs} times ({status}, {other})");
+    }
+    assert_eq!(average_precisions(&summaries[0]), average_precisions(&summaries[1]));
+}
+
+#[test]
+fn killed_runs_leave_a_usable_cache() {
+    let Some(data) = shared_data() else { return };
+    let reference = Workspace::new(data.clone());
+    let expected = average_precisions(&reference.run_ok(&[]));
+
+    let workspace = Workspace::new(data);
+    // Kill points spread over the whole run, which takes about a second here: ingest,
+    // training, evaluation and the report.
+    for delay_ms in [30u64, 120, 250, 400, 600, 800] {
+        let mut child =
+            workspace.command(&[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+    let summary = workspace.run_ok(&[]);
+    assert_eq!(average_precisions(&summary), expected);
+    let cache = workspace.dir.path().join("cache/stages");
+    for entry in fs::read_dir(&cache).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            assert!(path.join("manifest.json").is_file(), "{} has no manifest", path.display());
+        }
+    }
+}
+
+#[test]
+fn failing_trial_does_not_stop_the_sweep() {
+    let Some(data) = shared_data() else { return };
+    let workspace = Workspace::new(data);
+    // A learning rate this large overflows float32 on the first steps.
+    workspace.edit_config(
+        "\"mlp.learning_rate\" = [0.0003, 0.001]",
+        "\"mlp.learning_rate\" = [0.0003, 1e30]",
+    );
+    let output = workspace.run(&[]);
+    assert_eq!(output.status.code(), Some(4), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["status"], "failed");
+
+    let trials = summary["trials"].as_array().unwrap();
+    let failed: Vec<&serde_json::Value> =
+        trials.iter().filter(|t| t["status"] == "failed").collect();
+    assert_eq!(failed.len(), 4, "the four MLP trials with the huge learning rate fail");
+    for trial in &failed {
+        assert_eq!(trial["params"]["learning_rate"], 1e30);
+        let error = trial["error"].as_str().unwrap();
+        assert!(error.contains("diverged") && error.contains("epoch"), "{error}");
+    }
+    assert_eq!(trials.iter().filter(|t| t["status"] == "ok").count(), 8);
+    let report = PathBuf::from(
+        summary["report"].as_str().expect("the report covers the trials that completed"),
+    );
+    let html = fs::read_to_string(report).unwrap();
+    assert!(html.contains("diverged"), "the report lists the failed trials with their reason");
+}
