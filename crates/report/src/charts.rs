@@ -54,8 +54,8 @@ pub(crate) fn model_color(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 
-/// Returns the colour of a sweep trial: the hue of its stage, in a shade that tells apart the
-/// five best trials of the stage (`rank_in_stage` 0 to 4). Later trials get the plain hue.
+/// Returns the colour of a sweep trial: the hue of its stage, in a shade that distinguishes
+/// the five best trials of the stage (`rank_in_stage` 0 to 4). Later trials get the plain hue.
 pub(crate) fn trial_color(stage: usize, rank_in_stage: usize) -> RGBColor {
     let hue = model_color(stage);
     match rank_in_stage {

@@ -9,9 +9,10 @@
 //! network access, font files or JavaScript. The output depends only on the inputs, with no
 //! timestamps, so the same inputs give a byte-identical report.
 //!
-//! When the models are the trials of a hyperparameter sweep (a model has varied parameters or
-//! a trial failed), the page adds a sweep section that ranks every trial, and the per-model
-//! sections show only a few trials: the best of each stage and the overall top 3.
+//! The models may be the trials of a hyperparameter sweep, which is the case when a model has
+//! varied parameters or a trial failed. Then the page adds a sweep section that ranks every
+//! trial, and the per-model sections show only the best trial of each stage and the overall
+//! top 3.
 
 mod artifacts;
 mod charts;
@@ -92,7 +93,7 @@ pub struct FailedTrial {
     /// The swept parameters of the trial, like [`ModelInput::varied`].
     #[serde(default)]
     pub varied: BTreeMap<String, serde_json::Value>,
-    /// Why the trial failed, such as `training loss became NaN at epoch 3`.
+    /// Reason the trial failed, such as `training loss became NaN at epoch 3`.
     pub reason: String,
 }
 

@@ -22,7 +22,8 @@ use crate::{Result, VERSION, format};
 pub(crate) fn render(run: &Run<'_>) -> Result<String> {
     let sweep = run.is_sweep.then(|| Sweep::new(&run.models, run.failed));
     let all_models: Vec<&Model<'_>> = run.models.iter().collect();
-    let shown = sweep.as_ref().map_or(all_models.as_slice(), |sweep| sweep.detail.as_slice());
+    let detail_models =
+        sweep.as_ref().map_or(all_models.as_slice(), |sweep| sweep.detail.as_slice());
     let detail_note = sweep.as_ref().map(|sweep| {
         format!(
             "<p class=\"note detail\">Sweep: this section shows {}: {}. The \
@@ -51,14 +52,14 @@ pub(crate) fn render(run: &Run<'_>) -> Result<String> {
             body.push_str(&sweep::section(sweep)?);
         }
     } else {
-        body.push_str(&with_note(metrics::metrics_section(shown)));
+        body.push_str(&with_note(metrics::metrics_section(detail_models)));
         if let Some(sweep) = &sweep {
             body.push_str(&sweep::section(sweep)?);
         }
-        body.push_str(&with_note(figures::training_section(shown)?));
-        body.push_str(&with_note(figures::curves_section(shown)?));
-        body.push_str(&with_note(figures::scores_section(shown)?));
-        body.push_str(&with_note(metrics::confusion_section(shown)));
+        body.push_str(&with_note(figures::training_section(detail_models)?));
+        body.push_str(&with_note(figures::curves_section(detail_models)?));
+        body.push_str(&with_note(figures::scores_section(detail_models)?));
+        body.push_str(&with_note(metrics::confusion_section(detail_models)));
     }
     body.push_str("</main>\n");
     body.push_str(&format!(
@@ -96,6 +97,7 @@ fn header(run: &Run<'_>, sweep: Option<&Sweep<'_, '_>>) -> String {
     let mut html = String::from("<header class=\"top\">\n<div class=\"wrap\">\n");
     html.push_str("<p class=\"eyebrow\">Anomaly-detection experiment report</p>\n");
     html.push_str(&format!("<h1>{}</h1>\n", escape(run.title)));
+
     let models = match sweep {
         Some(sweep) => {
             let trials = sweep.ranked.len() + sweep.failed.len();
@@ -120,6 +122,7 @@ fn header(run: &Run<'_>, sweep: Option<&Sweep<'_, '_>>) -> String {
         format::count(labels.anomaly),
         format::percent(labels.anomaly, labels.normal + labels.anomaly),
     ));
+
     // A sweep names the trial ranked first, which for equal values is the first listed.
     let best = match sweep {
         Some(sweep) => sweep.best(),
@@ -135,6 +138,7 @@ fn header(run: &Run<'_>, sweep: Option<&Sweep<'_, '_>>) -> String {
             format::metric(best.evaluation.test.roc_auc),
         ));
     }
+
     html.push_str("</div>\n</header>\n");
     html
 }
@@ -163,12 +167,9 @@ fn navigation(with_models: bool, with_sweep: bool) -> String {
 
 /// Returns the model with the highest finite test average precision.
 fn best_model<'a, 'b>(models: &'b [Model<'a>]) -> Option<&'b Model<'a>> {
-    models
-        .iter()
-        .filter(|model| model.evaluation.test.average_precision.is_finite())
-        .max_by(|a, b| {
-            a.evaluation.test.average_precision.total_cmp(&b.evaluation.test.average_precision)
-        })
+    models.iter().filter(|model| model.evaluation.test.average_precision.is_finite()).max_by(
+        |a, b| a.evaluation.test.average_precision.total_cmp(&b.evaluation.test.average_precision),
+    )
 }
 
 /// Returns a model's name, escaped, after a square in its chart colour.
@@ -270,7 +271,7 @@ footer { color: var(--muted); font-size: 12.5px; padding: 4px 28px 40px; }
 const SWEEP_STYLE: &str = r#"table.sweep th, table.sweep td { padding: 4px 10px; font-size: 13.5px; }
 table.sweep th.param { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; font-weight: 600; }
 table.sweep tr.best-trial td { background: #f1f8f3; }
-table.sweep td.reason { color: #8a1c1c; max-width: 60ch; }
+table.sweep td.reason { color: #8a1c1c; min-width: 26ch; max-width: 60ch; }
 table.sweep .badge.plain { margin-left: 6px; }
 .table-wrap { max-width: 100%; overflow-x: auto; }
 details.more-trials .scroll { display: block; max-width: 100%; }

@@ -34,8 +34,8 @@ pub(crate) struct Sweep<'r, 'a> {
     /// Stage names in order of first appearance, trained trials before failed ones. The
     /// position of a stage is its palette index.
     pub stages: Vec<&'a str>,
-    /// Dotted paths of the parameters whose value differs between two trials, failed trials
-    /// included, in sorted order.
+    /// Dotted paths of the parameters that take at least two values among the trials that set
+    /// them, failed trials included, in sorted order.
     pub varied: Vec<String>,
     /// Trials that the per-model sections show, in rank order: the best trial of each stage
     /// and the overall top [`DETAIL_TOP`].
@@ -273,11 +273,7 @@ pub(crate) fn numeric_axis(values: &[f64]) -> ParameterAxis {
     let (low, high) = values
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), &v| (low.min(v), high.max(v)));
-    if low > 0.0 && high / low > LOG_AXIS_SPAN {
-        ParameterAxis::Log
-    } else {
-        ParameterAxis::Linear
-    }
+    if low > 0.0 && high / low > LOG_AXIS_SPAN { ParameterAxis::Log } else { ParameterAxis::Linear }
 }
 
 /// Orders categories: numbers by value first, then arrays element by element (so `[32]` comes
@@ -300,9 +296,9 @@ fn compare_categories(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-/// Returns the x offset within a category slot of the `count`-th point of a stage: each of
-/// the `stages` stages gets its own band, and points in a band are spread by the golden ratio
-/// so that equal values stay visible.
+/// Returns the x offset within a category slot of the `count`-th point of a stage. Each of
+/// the `stages` stages gets its own band, and the golden ratio spreads the points in a band so
+/// that equal values stay visible.
 fn category_offset(stage: usize, stages: usize, count: usize) -> f64 {
     const SLOT_WIDTH: f64 = 0.64;
     let band = SLOT_WIDTH / stages.max(1) as f64;
@@ -325,8 +321,16 @@ mod tests {
     #[test]
     fn varied_parameters_skip_constant_ones() {
         let sets = [
-            set(&[("mlp.lr", json!(0.001)), ("mlp.epochs", json!(30)), ("split.log1p", json!(true))]),
-            set(&[("mlp.lr", json!(0.01)), ("mlp.epochs", json!(30.0)), ("split.log1p", json!(false))]),
+            set(&[
+                ("mlp.lr", json!(0.001)),
+                ("mlp.epochs", json!(30)),
+                ("split.log1p", json!(true)),
+            ]),
+            set(&[
+                ("mlp.lr", json!(0.01)),
+                ("mlp.epochs", json!(30.0)),
+                ("split.log1p", json!(false)),
+            ]),
             set(&[("ae.lr", json!(0.002)), ("split.log1p", json!(true))]),
         ];
         // `mlp.epochs` is 30 wherever it is set and `ae.lr` is set once, so neither varies.
@@ -353,7 +357,7 @@ mod tests {
 
     #[test]
     fn log_axis_needs_positive_wide_span() {
-        // 0.0001 to 0.01 spans 100 times; 1 to 20 exactly 20 times, which is not more.
+        // 0.0001 to 0.01 spans 100 times. 1 to 20 spans exactly 20 times, which is not more.
         assert_eq!(numeric_axis(&[0.0001, 0.001, 0.01]), ParameterAxis::Log);
         assert_eq!(numeric_axis(&[1.0, 5.0, 20.0]), ParameterAxis::Linear);
         assert_eq!(numeric_axis(&[0.0, 0.5, 100.0]), ParameterAxis::Linear);

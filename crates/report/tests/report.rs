@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, StringArray};
-use support::{Kind, ModelSpec, RunSpec, check_balanced_tags, write_batch, write_run};
+use support::{
+    Kind, ModelSpec, RunSpec, check_balanced_tags, large_sweep, small_sweep, write_batch, write_run,
+};
 
 fn read_report(input: &report::ReportInput, out: &Path) -> String {
     let path = report::run(input, out).unwrap();
@@ -150,10 +152,8 @@ fn log_axis_for_reconstruction_errors() {
 #[test]
 fn text_is_escaped() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = RunSpec {
-        models: vec![ModelSpec::new("mlp<b>&co", Kind::Mlp)],
-        ..RunSpec::default()
-    };
+    let spec =
+        RunSpec { models: vec![ModelSpec::new("mlp<b>&co", Kind::Mlp)], ..RunSpec::default() };
     let input = write_run(&dir.path().join("run"), "<script>alert('x')</script> & more", &spec);
     let html = read_report(&input, &dir.path().join("report"));
 
@@ -270,6 +270,342 @@ fn curves_without_test_split_are_rejected() {
     let error = report::run(&input, &dir.path().join("report")).unwrap_err().to_string();
     assert!(error.contains(&curves.display().to_string()), "{error}");
     assert!(error.contains("no points for curve `roc` of split `test`"), "{error}");
+}
+
+/// Returns the HTML of the section with `id`, up to its closing tag.
+fn section<'h>(html: &'h str, id: &str) -> &'h str {
+    let start = html.find(&format!("<section id=\"{id}\">")).unwrap_or_else(|| {
+        panic!("section `{id}` is missing");
+    });
+    let end = start + html[start..].find("</section>").unwrap();
+    &html[start..end]
+}
+
+/// Returns the model names in the rows of every `<table class="TABLE_CLASS">` in `html`, in
+/// order: the text after each row's colour swatch.
+fn row_names(html: &str, table_class: &str) -> Vec<String> {
+    let opening = format!("<table class=\"{table_class}\">");
+    let mut names = Vec::new();
+    for (start, _) in html.match_indices(&opening) {
+        let table = &html[start..start + html[start..].find("</table>").unwrap()];
+        let body = &table[table.find("<tbody>").unwrap()..];
+        for row in body.split("<tr").skip(1) {
+            let swatch = row.find("class=\"swatch\"").expect("row without a swatch");
+            let name_start = swatch + row[swatch..].find("</span>").unwrap() + "</span>".len();
+            let name_end = name_start + row[name_start..].find("</span>").unwrap();
+            names.push(row[name_start..name_end].to_string());
+        }
+    }
+    names
+}
+
+/// Returns (name, stage, test average precision) of every trained trial, ranked the way the
+/// report should rank them: by decreasing test average precision, equal values in input order.
+fn expected_ranking(input: &report::ReportInput) -> Vec<(String, String, f64)> {
+    let mut trials: Vec<(String, String, f64)> = (0..input.models.len())
+        .map(|index| {
+            let model = &input.models[index];
+            (model.name.clone(), model.stage.clone(), test_metrics(input, index).average_precision)
+        })
+        .collect();
+    trials.sort_by(|a, b| b.2.total_cmp(&a.2));
+    trials
+}
+
+/// Returns the names of the trials the per-model sections should show: the best trial of
+/// each stage and the overall top 3, in rank order.
+fn expected_detail(ranking: &[(String, String, f64)]) -> Vec<String> {
+    let mut stages_seen = Vec::new();
+    let mut detail = Vec::new();
+    for (rank, (name, stage, _)) in ranking.iter().enumerate() {
+        let first_of_stage = !stages_seen.contains(stage);
+        if first_of_stage {
+            stages_seen.push(stage.clone());
+        }
+        if first_of_stage || rank < 3 {
+            detail.push(name.clone());
+        }
+    }
+    detail
+}
+
+#[test]
+fn plain_run_has_no_sweep_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_run(&dir.path().join("run"), "plain", &RunSpec::default());
+    let html = read_report(&input, &dir.path().join("report"));
+
+    assert!(!html.contains("<section id=\"sweep\">"));
+    assert!(!html.contains("href=\"#sweep\""));
+    assert!(!html.contains("table.sweep"), "the sweep style rules are added to a plain run");
+    assert!(html.contains("· 2 models</p>"));
+}
+
+#[test]
+fn old_input_without_sweep_fields() {
+    // A report input written before sweeps had no `stage`, `varied` or `failed`.
+    let json = serde_json::json!({
+        "title": "old",
+        "dataset": "summary.json",
+        "preprocess": "preprocess.json",
+        "models": [{
+            "name": "mlp",
+            "params": {},
+            "training": "training.json",
+            "history": "history.parquet",
+            "metrics": "metrics.json",
+            "scores": "scores.parquet",
+            "curves": "curves.parquet",
+        }],
+    });
+    let input: report::ReportInput = serde_json::from_value(json).unwrap();
+    assert!(input.failed.is_empty());
+    assert_eq!(input.models[0].stage, "");
+    assert!(input.models[0].varied.is_empty());
+}
+
+#[test]
+fn sweep_section_follows_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_run(&dir.path().join("run"), "sweep", &small_sweep());
+    let html = read_report(&input, &dir.path().join("report"));
+
+    check_balanced_tags(&html).unwrap();
+    let metrics = html.find("<section id=\"metrics\">").unwrap();
+    let sweep = html.find("<section id=\"sweep\">").expect("the sweep section is missing");
+    let training = html.find("<section id=\"training\">").unwrap();
+    assert!(metrics < sweep, "the sweep section is before Metrics");
+    assert!(sweep < training, "the sweep section is after Training");
+    assert!(html.contains("<a href=\"#metrics\">Metrics</a><a href=\"#sweep\">Sweep</a>"));
+    assert!(html.contains("· 12 trials of 2 stages · 1 failed</p>"));
+
+    let ranking = expected_ranking(&input);
+    let best = format!(
+        "Best test average precision: <span class=\"model\"><span class=\"swatch\" \
+         style=\"background:#1f77b4\"></span>{}</span> <strong>{:.3}</strong>",
+        ranking[0].0, ranking[0].2
+    );
+    assert!(html.contains(&best), "the header does not name the best trial: {best}");
+}
+
+#[test]
+fn sweep_ranks_trials_by_test_ap() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_run(&dir.path().join("run"), "sweep", &small_sweep());
+    let html = read_report(&input, &dir.path().join("report"));
+    let sweep = section(&html, "sweep");
+
+    let ranking = expected_ranking(&input);
+    assert_eq!(ranking.len(), 11);
+    let names: Vec<String> = ranking.iter().map(|(name, _, _)| name.clone()).collect();
+    assert_eq!(row_names(sweep, "sweep"), names);
+    for window in ranking.windows(2) {
+        assert!(window[0].2 >= window[1].2, "expected ranking is not descending");
+    }
+
+    // Only the first row is marked best, and it carries the highest average precision.
+    assert_eq!(sweep.matches("<span class=\"badge\">best</span>").count(), 1);
+    let best_cell =
+        format!("<td class=\"num best\">{:.3}<span class=\"badge\">best</span></td>", ranking[0].2);
+    assert!(sweep.contains(&best_cell), "best trial is not marked: {best_cell}");
+    let first_row = sweep.find("<tr class=\"best-trial\"><td class=\"num\">1</td>");
+    assert!(first_row.is_some(), "rank 1 is not the best-trial row");
+    assert!(
+        !sweep.contains("<details class=\"more-trials\">"),
+        "12 trials need no collapsed table"
+    );
+}
+
+#[test]
+fn sweep_table_shows_varied_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_run(&dir.path().join("run"), "sweep", &small_sweep());
+    let html = read_report(&input, &dir.path().join("report"));
+    let sweep = section(&html, "sweep");
+
+    let ranked = &sweep[sweep.find("<table class=\"sweep\">").unwrap()..];
+    let header = &ranked[..ranked.find("</thead>").unwrap()];
+    let columns: Vec<&str> = header
+        .split("<th class=\"param\">")
+        .skip(1)
+        .map(|cell| &cell[..cell.find("</th>").unwrap()])
+        .collect();
+    // Every trial of a stage has the same batch size, so it is no column.
+    assert_eq!(columns, ["mlp.<wbr>learning_rate", "split.<wbr>log1p"]);
+    assert!(!sweep.contains("batch_size"));
+
+    // The best trial's row shows its own parameter values.
+    let best = expected_ranking(&input).remove(0).0;
+    let varied = &input.models.iter().find(|model| model.name == best).unwrap().varied;
+    let row_start = sweep.find("<tr class=\"best-trial\">").unwrap();
+    let row = &sweep[row_start..row_start + sweep[row_start..].find("</tr>").unwrap()];
+    let log1p = format!("<td class=\"mono\">{}</td>", varied["split.log1p"]);
+    assert!(row.contains(&log1p), "{row}");
+    // An autoencoder trial has no learning rate column value.
+    assert!(sweep.contains("<td class=\"mono\">–</td>"));
+
+    // One chart per varied parameter: the learning rates span 100 times, so a log axis.
+    assert_eq!(sweep.matches("<h3 class=\"mono\">").count(), 2);
+    assert!(sweep.contains("mlp.learning_rate, log scale"));
+    // plotters writes each SVG text on its own line.
+    let log1p_chart = &sweep[sweep.find("<h3 class=\"mono\">split.log1p</h3>").unwrap()..];
+    let log1p_chart = &log1p_chart[..log1p_chart.find("</svg>").unwrap()];
+    assert!(log1p_chart.contains(">\nfalse\n</text>"), "no category label `false`");
+    assert!(log1p_chart.contains(">\ntrue\n</text>"), "no category label `true`");
+    assert!(sweep.contains("Only the trials of mlp set this parameter."));
+}
+
+#[test]
+fn sweep_lists_failed_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_run(&dir.path().join("run"), "sweep", &small_sweep());
+    let html = read_report(&input, &dir.path().join("report"));
+    let sweep = section(&html, "sweep");
+
+    let heading = sweep.find("<h3>Failed trials (1)</h3>").expect("no failed-trials table");
+    let ranked_end = sweep.rfind("<table class=\"sweep\">").unwrap();
+    assert!(ranked_end < heading, "failed trials come before the ranked ones");
+    let failed = &sweep[heading..];
+    let row = &failed[failed.find("<tbody>").unwrap()..failed.find("</tbody>").unwrap()];
+    assert_eq!(row.matches("<tr>").count(), 1);
+    assert!(row.contains("<td class=\"nowrap\">mlp#5</td><td>mlp</td>"), "{row}");
+    assert!(row.contains("<td class=\"reason\">training loss became NaN at epoch 3</td>"));
+    assert!(row.contains("<td class=\"mono\">0.01</td><td class=\"mono\">false</td>"), "{row}");
+
+    // The failed trial has no artifacts and appears nowhere else.
+    assert!(!row_names(sweep, "sweep").contains(&"mlp#5".to_string()));
+    assert_eq!(html.matches("mlp#5<").count(), 1);
+}
+
+#[test]
+fn sweep_limits_detailed_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_run(&dir.path().join("run"), "sweep", &small_sweep());
+    let html = read_report(&input, &dir.path().join("report"));
+
+    let ranking = expected_ranking(&input);
+    let detail = expected_detail(&ranking);
+    // The top 3 are mlp trials, so the autoencoder's best is the fourth trial shown.
+    assert_eq!(detail.len(), 4, "{detail:?}");
+    let stages: Vec<&str> = ranking.iter().map(|(_, stage, _)| stage.as_str()).collect();
+    assert!(stages.contains(&"autoencoder"));
+    assert!(stages.contains(&"mlp"));
+
+    let metrics = section(&html, "metrics");
+    assert_eq!(row_names(metrics, "metrics"), detail, "test metrics rows");
+    assert_eq!(row_names(metrics, "metrics secondary"), detail, "validation metrics rows");
+    let note = format!("this section shows {} of 11 trained trials", detail.len());
+    for id in ["metrics", "training", "curves", "scores", "confusion"] {
+        let text = section(&html, id);
+        assert!(text.contains(&note), "section `{id}` does not say which trials it shows");
+    }
+
+    let training = section(&html, "training");
+    assert_eq!(training.matches("<article>").count(), detail.len());
+    assert_eq!(training.matches("<svg").count(), detail.len() + 1);
+    let scores = section(&html, "scores");
+    assert_eq!(scores.matches("<svg").count(), detail.len());
+    let confusion = section(&html, "confusion");
+    assert_eq!(confusion.matches("<table class=\"confusion\">").count(), detail.len());
+    let curves = section(&html, "curves");
+    // One ROC legend entry per trial, and one for the chance diagonal.
+    assert_eq!(curves.matches(" (AUC ").count(), detail.len() + 1);
+
+    for (name, _, _) in &ranking {
+        let legend = format!("{name} (AUC ");
+        assert_eq!(curves.contains(&legend), detail.contains(name), "ROC legend of `{name}`");
+        let heading = format!("</span>{name}</span> <span class=\"badge plain\">");
+        assert_eq!(training.contains(&heading), detail.contains(name), "training card of `{name}`");
+    }
+
+    // The sweep section marks the same trials and overlays the top 5 precision-recall curves.
+    let sweep = section(&html, "sweep");
+    assert_eq!(
+        sweep.matches("<span class=\"badge plain\">detail</span>").count(),
+        detail.len() + 1
+    );
+    for (rank, (name, _, ap)) in ranking.iter().enumerate() {
+        let legend = format!("{name} (AP {ap:.3})");
+        assert_eq!(sweep.contains(&legend), rank < 5, "top-5 precision-recall legend `{legend}`");
+    }
+    // One validation-loss chart per stage, each naming its best trial.
+    for stage in ["mlp", "autoencoder"] {
+        let best = ranking.iter().find(|(_, s, _)| s == stage).unwrap();
+        let legend = format!("best: {} (test AP {:.3})", best.0, best.2);
+        assert!(sweep.contains(&legend), "loss chart of `{stage}`: {legend}");
+    }
+}
+
+#[test]
+fn sweep_stage_colors_follow_stage_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_run(&dir.path().join("run"), "sweep", &small_sweep());
+    let html = read_report(&input, &dir.path().join("report"));
+    let sweep = section(&html, "sweep");
+
+    // mlp is listed first and gets the first palette colour, autoencoder the second.
+    let legend = &sweep[sweep.find("<p class=\"legend\">").unwrap()..];
+    let legend = &legend[..legend.find("</p>").unwrap()];
+    assert!(legend.contains("background:#1f77b4\"></span>mlp (9 trials)"), "{legend}");
+    assert!(legend.contains("background:#ff7f0e\"></span>autoencoder (2 trials)"), "{legend}");
+
+    // The best trial of each stage has the plain stage colour.
+    let ranking = expected_ranking(&input);
+    for (stage, color) in [("mlp", "#1f77b4"), ("autoencoder", "#ff7f0e")] {
+        let best = &ranking.iter().find(|(_, s, _)| s == stage).unwrap().0;
+        let label = format!("style=\"background:{color}\"></span>{best}</span>");
+        assert!(sweep.contains(&label), "`{best}` is not drawn in {color}");
+    }
+}
+
+#[test]
+fn sweep_of_failed_trials_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = small_sweep();
+    spec.models.clear();
+    let input = write_run(&dir.path().join("run"), "all failed", &spec);
+    let html = read_report(&input, &dir.path().join("report"));
+
+    check_balanced_tags(&html).unwrap();
+    assert!(html.contains("lists no trained models"));
+    let sweep = section(&html, "sweep");
+    assert!(sweep.contains("No trial trained, so there is nothing to rank."));
+    assert!(sweep.contains("training loss became NaN at epoch 3"));
+    assert!(!html.contains("<svg"));
+}
+
+#[test]
+fn large_sweep_collapses_table() {
+    // Small splits keep the generation of 500 trials' artifacts fast.
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_run(&dir.path().join("run"), "500 trials", &large_sweep(500, 200));
+    assert_eq!(input.models.len() + input.failed.len(), 500);
+    let path = report::run(&input, &dir.path().join("report")).unwrap();
+    let html = std::fs::read_to_string(&path).unwrap();
+
+    check_balanced_tags(&html).unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size < 3_000_000, "the 500-trial report has {size} bytes");
+
+    let sweep = section(&html, "sweep");
+    let trained = input.models.len();
+    let details = sweep.find("<details class=\"more-trials\">").expect("no collapsed table");
+    let summary =
+        format!("<summary>Trials ranked 51 to {trained} ({} more)</summary>", trained - 50);
+    assert!(sweep[details..].contains(&summary), "{summary}");
+    assert_eq!(row_names(&sweep[..details], "sweep").len(), 50);
+    let collapsed = &sweep[details..sweep[details..].find("</details>").unwrap() + details];
+    assert_eq!(row_names(collapsed, "sweep").len(), trained - 50);
+    let names: Vec<String> =
+        expected_ranking(&input).into_iter().map(|(name, _, _)| name).collect();
+    assert_eq!(row_names(sweep, "sweep"), names);
+    assert!(!sweep[details..].contains("<details open"), "the rest must start collapsed");
+
+    // Failed trials are listed below the collapsed table, and the detailed sections stay small.
+    assert!(sweep.find("<h3>Failed trials (5)</h3>").unwrap() > details);
+    let detail = expected_detail(&expected_ranking(&input));
+    assert_eq!(section(&html, "training").matches("<article>").count(), detail.len());
+    assert_eq!(section(&html, "scores").matches("<svg").count(), detail.len());
 }
 
 #[test]

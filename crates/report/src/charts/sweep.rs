@@ -152,10 +152,26 @@ pub(crate) fn stage_loss_chart(
             let (low, high) =
                 losses.iter().fold((f64::INFINITY, 0.0_f64), |(l, h), &v| (l.min(v), h.max(v)));
             let y_range = (low / 1.2..high * 1.2).log_scale();
-            draw_stage_losses(root, first..last, y_range, "validation loss, log scale", trials, &curves, color)
+            draw_stage_losses(
+                root,
+                first..last,
+                y_range,
+                "validation loss, log scale",
+                trials,
+                &curves,
+                color,
+            )
         } else {
             let (low, high) = padded_range(losses.iter().copied(), (0.0, 1.0));
-            draw_stage_losses(root, first..last, low..high, "validation loss", trials, &curves, color)
+            draw_stage_losses(
+                root,
+                first..last,
+                low..high,
+                "validation loss",
+                trials,
+                &curves,
+                color,
+            )
         }
     })
 }
@@ -193,12 +209,14 @@ where
     }
     if let (Some(best), Some(curve)) = (trials.first(), curves.first()) {
         let ap = format::metric(best.evaluation.test.average_precision);
+        // A white halo keeps the best line visible on top of hundreds of lines in its hue.
+        chart.draw_series(LineSeries::new(curve.iter().copied(), WHITE.stroke_width(6)))?;
         chart
             .draw_series(LineSeries::new(curve.iter().copied(), color.stroke_width(3)))?
             .label(format!("best: {} (test AP {ap})", best.name))
             .legend(line_marker(color));
-        let kept = best.training.best_epoch;
-        if let Some(&point) = curve.iter().find(|&&(epoch, _)| epoch == kept) {
+        let kept_epoch = best.training.best_epoch;
+        if let Some(&point) = curve.iter().find(|&&(epoch, _)| epoch == kept_epoch) {
             chart.draw_series([Circle::new(point, 5, color.filled())])?;
         }
     }
@@ -207,7 +225,7 @@ where
 }
 
 /// Returns the opacity of the thin loss lines of `count` trials: darker for a few trials,
-/// lighter for many so that the best trial's line stands out.
+/// lighter for many so that the best trial's line remains visible.
 fn line_opacity(count: usize) -> f64 {
     (2.0 / (count.max(1) as f64).sqrt()).clamp(0.12, 0.6)
 }

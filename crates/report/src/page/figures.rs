@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use super::{escape, model_label};
 use crate::artifacts::Model;
-use crate::charts::histogram::{BINS, ScoreHistogram, histogram_chart};
 use crate::charts;
+use crate::charts::histogram::{BINS, ScoreHistogram, histogram_chart};
 use crate::sweep::parameter_text;
 use crate::{Result, format};
 
@@ -163,13 +163,8 @@ pub(super) fn scores_section(models: &[&Model<'_>]) -> Result<String> {
         let evaluation = &model.evaluation;
         let threshold = evaluation.threshold.value;
         let histogram = ScoreHistogram::new(&model.test_scores, threshold, &evaluation.score, BINS);
-        let svg = histogram_chart(
-            model.name,
-            &histogram,
-            threshold,
-            &evaluation.score,
-            model.color,
-        )?;
+        let svg =
+            histogram_chart(model.name, &histogram, threshold, &evaluation.score, model.color)?;
 
         let mut caption = format!("{BINS} bins");
         if histogram.log_scale {

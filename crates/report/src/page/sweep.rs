@@ -2,6 +2,8 @@
 //! precision against each varied parameter, the precision-recall curves of the best trials
 //! and the validation loss of every trial by stage.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use super::{escape, figures::positive_rate, model_label};
@@ -105,18 +107,18 @@ fn ranked_tables(sweep: &Sweep<'_, '_>) -> String {
         return "<p class=\"note\">No trial trained, so there is nothing to rank.</p>\n"
             .to_string();
     }
-    let shown = sweep.ranked.len().min(TABLE_TOP);
-    let mut html = ranked_table(sweep, 0..shown);
-    if sweep.ranked.len() > shown {
-        let rest = sweep.ranked.len() - shown;
+    let visible_rows = sweep.ranked.len().min(TABLE_TOP);
+    let mut html = ranked_table(sweep, 0..visible_rows);
+    if sweep.ranked.len() > visible_rows {
+        let rest = sweep.ranked.len() - visible_rows;
         html.push_str(&format!(
             "<details class=\"more-trials\">\n<summary>Trials ranked {} to {} ({} more)</summary>\n\
              <div class=\"scroll\">\n",
-            shown + 1,
+            visible_rows + 1,
             sweep.ranked.len(),
             format::count(rest as u64),
         ));
-        html.push_str(&ranked_table(sweep, shown..sweep.ranked.len()));
+        html.push_str(&ranked_table(sweep, visible_rows..sweep.ranked.len()));
         html.push_str("</div>\n</details>\n");
     }
     html
@@ -142,7 +144,7 @@ fn ranked_table(sweep: &Sweep<'_, '_>, ranks: std::ops::Range<usize>) -> String 
     for rank in ranks {
         let model = sweep.ranked[rank];
         let is_best = best.is_some_and(|best| std::ptr::eq(best, model));
-        let in_detail = sweep.detail.iter().any(|shown| std::ptr::eq(*shown, model));
+        let in_detail = sweep.detail.iter().any(|detail| std::ptr::eq(*detail, model));
         html.push_str(&trial_row(sweep, rank + 1, model, is_best, in_detail, with_stage));
     }
     html.push_str("</tbody>\n</table>\n</div>\n");
@@ -150,10 +152,12 @@ fn ranked_table(sweep: &Sweep<'_, '_>, ranks: std::ops::Range<usize>) -> String 
 }
 
 fn parameter_headers(sweep: &Sweep<'_, '_>) -> String {
-    sweep.varied.iter().map(|path| format!("<th class=\"param\">{}</th>", escape(path))).collect()
+    // A line break may follow each dot, so that long paths wrap at their parts.
+    let header = |path: &str| escape(path).replace('.', ".<wbr>");
+    sweep.varied.iter().map(|path| format!("<th class=\"param\">{}</th>", header(path))).collect()
 }
 
-fn parameter_cells(sweep: &Sweep<'_, '_>, varied: &std::collections::BTreeMap<String, Value>) -> String {
+fn parameter_cells(sweep: &Sweep<'_, '_>, varied: &BTreeMap<String, Value>) -> String {
     sweep
         .varied
         .iter()
@@ -214,7 +218,9 @@ fn failed_table(sweep: &Sweep<'_, '_>) -> String {
     }
     let with_stage = sweep.stages.len() > 1;
     let mut html = format!("<h3>Failed trials ({})</h3>\n", sweep.failed.len());
-    html.push_str("<div class=\"table-wrap\">\n<table class=\"sweep failed\">\n<thead><tr><th>trial</th>");
+    html.push_str(
+        "<div class=\"table-wrap\">\n<table class=\"sweep failed\">\n<thead><tr><th>trial</th>",
+    );
     if with_stage {
         html.push_str("<th>stage</th>");
     }

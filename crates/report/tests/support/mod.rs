@@ -167,8 +167,11 @@ pub fn large_sweep(trials: usize, split_rows: usize) -> RunSpec {
         let mut shift = -1.2 - 0.6 * distance + if log1p { 0.4 } else { 0.0 };
         if is_mlp {
             let dropout = (rng.uniform() * 50.0).round() / 100.0;
-            let hidden = [serde_json::json!([32]), serde_json::json!([64, 32]), serde_json::json!([128, 64])]
-                [(rng.next_u64() % 3) as usize]
+            let hidden = [
+                serde_json::json!([32]),
+                serde_json::json!([64, 32]),
+                serde_json::json!([128, 64]),
+            ][(rng.next_u64() % 3) as usize]
                 .clone();
             shift -= 2.0 * (dropout - 0.2).abs();
             varied.insert("mlp.dropout".into(), Value::from(dropout));
