@@ -264,6 +264,14 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn error(&self, span: Range<usize>, message: &str) -> ConfigError {
+        // Values set with `-S` carry a span past the end of the file.
+        if span.start > self.text.len() {
+            return ConfigError {
+                path: self.path.to_path_buf(),
+                position: None,
+                message: format!("in a -S override: {message}"),
+            };
+        }
         ConfigError {
             path: self.path.to_path_buf(),
             position: Some(line_column(self.text, span.start)),

@@ -1,12 +1,18 @@
 //! `cargo xtask`: runs anomaly-detection experiments declared in TOML files.
 //!
-//! `cargo xtask experiment FILE` validates the experiment file, runs its stages (ingest,
-//! preprocess, train, evaluate, report) into a new run directory, and prints a metrics table
-//! and the report's path, or with `--json` a JSON summary only.
+//! `cargo xtask experiment FILE` validates the experiment file, expands its sweep, runs every
+//! stage that the cache does not already hold (independent stages in parallel), and prints a
+//! metrics table and the report's path, or with `--json` a JSON summary only. `cache ls` and
+//! `cache gc` inspect and prune the stage cache.
 
+mod bench;
+mod cache;
+mod compare;
 mod experiment;
 mod output;
+mod results;
 mod run;
+mod sweep;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -31,38 +37,101 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run every stage of an experiment file into a new run directory.
+    /// Run an experiment file, reusing every stage the cache already holds.
     Experiment(ExperimentArgs),
+    /// Rank the trials of a run, or show what changed between two runs.
+    Compare(compare::CompareArgs),
+    /// Inspect or prune the stage cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Measure speed, each number beside a reference run in the same invocation.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Time a cold run of an experiment against its no-op re-run on a filled cache.
+    Cache(bench::CacheBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
-struct ExperimentArgs {
-    /// The experiment file, such as configs/fraud.toml.
-    config: PathBuf,
+struct Locations {
     /// Directory holding the dataset files, laid out as the registry's `file` paths.
     #[arg(long, env = "ANOMALY_DATA_DIR", default_value = ingest::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
     /// The dataset registry.
     #[arg(long, default_value = ingest::DEFAULT_REGISTRY)]
     registry: PathBuf,
+    /// Directory of the content-addressed stage cache.
+    #[arg(long, env = "ANOMALY_CACHE_DIR", default_value = ".cache")]
+    cache_dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExperimentArgs {
+    /// The experiment file, such as configs/fraud.toml.
+    config: PathBuf,
+    #[command(flatten)]
+    locations: Locations,
     /// Directory under which each run gets its own folder.
     #[arg(long, default_value = "runs")]
     runs_dir: PathBuf,
-    /// Print only a JSON summary on stdout (run directory, report, per-model metrics).
+    /// Override a value of the experiment file, such as `-S mlp.learning_rate=0.003` or
+    /// `-S experiment.seed=7` (repeatable); the run records its overrides.
+    #[arg(short = 'S', value_name = "PATH=VALUE")]
+    set: Vec<String>,
+    /// Stages run at once (default: the number of cores divided by RAYON_NUM_THREADS).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Rerun this stage and everything downstream even if cached (repeatable).
+    #[arg(long, value_name = "STAGE")]
+    force: Vec<String>,
+    /// Print the plan (which stages are cached and why the others must run) and stop.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print only a JSON summary on stdout.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheCommand {
+    /// List cache entries with their stage, kind and size.
+    Ls {
+        #[arg(long, env = "ANOMALY_CACHE_DIR", default_value = ".cache")]
+        cache_dir: PathBuf,
+    },
+    /// Remove entries that none of the given experiments reference (default: configs/*.toml).
+    Gc {
+        /// Experiment files whose current stages are kept.
+        experiments: Vec<PathBuf>,
+        #[command(flatten)]
+        locations: Locations,
+        /// List what would be removed without removing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    limit_threads();
+    let threads = limit_threads();
 
     let result = match cli.command {
-        Command::Experiment(args) => experiment(args),
+        Command::Experiment(args) => experiment(args, threads),
+        Command::Cache(CacheCommand::Ls { cache_dir }) => output::cache_ls(&cache_dir),
+        Command::Cache(CacheCommand::Gc { experiments, locations, dry_run }) => {
+            cache_gc(experiments, locations, dry_run)
+        }
+        Command::Compare(args) => compare::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(BenchCommand::Cache(args)) => {
+            bench::cache(&args).map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(exit_class(&error) as u8)
@@ -70,26 +139,88 @@ fn main() -> ExitCode {
     }
 }
 
-fn experiment(args: ExperimentArgs) -> anyhow::Result<()> {
-    let experiment = Experiment::load(&args.config)?;
-    let progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
+fn progress() -> Box<dyn Progress> {
+    if std::io::stderr().is_terminal() {
         Box::new(TerminalProgress::new())
     } else {
         Box::new(PlainProgress::new())
-    };
+    }
+}
+
+fn experiment(args: ExperimentArgs, threads: usize) -> anyhow::Result<ExitCode> {
+    let experiment = Experiment::load(&args.config, &args.set)?;
+    let progress = progress();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let options = RunOptions {
-        data_dir: args.data_dir,
-        registry: args.registry,
+        data_dir: args.locations.data_dir,
+        registry: args.locations.registry,
         runs_dir: args.runs_dir,
+        cache_dir: args.locations.cache_dir,
+        jobs: args.jobs.unwrap_or((cores / threads).max(1)),
+        force: args.force,
         progress: progress.as_ref(),
     };
-    let record = run::run_experiment(&experiment, &options)?;
-    if args.json {
-        output::print_json(&record)?;
-    } else {
-        output::print_table(&record)?;
+    let plan = run::plan(&experiment, &options, !args.dry_run)?;
+    if args.dry_run {
+        if args.json {
+            output::print_plan_json(&plan.planned)?
+        } else {
+            output::print_plan(&plan.planned)?
+        }
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(())
+    let record = plan.execute()?;
+    if args.json {
+        output::print_json(&record)?
+    } else {
+        output::print_table(&record)?
+    }
+    for (_, message) in &record.failures {
+        eprintln!("error: {message}");
+    }
+    Ok(match record.failures.first() {
+        Some((class, _)) => ExitCode::from(*class as u8),
+        None => ExitCode::SUCCESS,
+    })
+}
+
+fn cache_gc(
+    experiments: Vec<PathBuf>,
+    locations: Locations,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let experiments = if experiments.is_empty() {
+        let mut found: Vec<PathBuf> = std::fs::read_dir("configs")
+            .map_err(|e| {
+                anyhow::anyhow!("cannot list configs/: {e}; name the experiment files to keep")
+            })?
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        found.sort();
+        found
+    } else {
+        experiments
+    };
+    let progress = common::NoProgress;
+    let mut keep = std::collections::BTreeSet::new();
+    for path in &experiments {
+        let experiment = Experiment::load(path, &[])?;
+        let options = RunOptions {
+            data_dir: locations.data_dir.clone(),
+            registry: locations.registry.clone(),
+            runs_dir: PathBuf::from("runs"),
+            cache_dir: locations.cache_dir.clone(),
+            jobs: 1,
+            force: Vec::new(),
+            progress: &progress,
+        };
+        let plan = run::plan(&experiment, &options, false)?;
+        keep.extend(plan.planned.iter().filter_map(|p| p.key.clone()));
+    }
+    output::cache_gc(&locations.cache_dir, &keep, &experiments, dry_run)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Returns the exit class of an error, from the first classified error in its chain.
@@ -121,17 +252,22 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-/// Runs Candle's CPU kernels on one thread unless `RAYON_NUM_THREADS` is set.
+/// Runs Candle's CPU kernels on one thread unless `RAYON_NUM_THREADS` is set, and returns
+/// the threads each stage uses.
 ///
 /// The models here are small, and for matrices of this size a second thread costs more in
-/// synchronisation than it saves; the cores are better used by parallel trials.
-fn limit_threads() {
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        // SAFETY: called at the start of `main`, before any other thread exists, so no thread
-        // can read the environment concurrently.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::env::set_var("RAYON_NUM_THREADS", "1");
-        }
+/// synchronisation than it saves; the cores are better used by stages running in parallel.
+fn limit_threads() -> usize {
+    if let Some(threads) =
+        std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok())
+    {
+        return threads.max(1);
     }
+    // SAFETY: called at the start of `main`, before any other thread exists, so no thread
+    // can read the environment concurrently.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    1
 }

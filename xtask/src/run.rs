@@ -1,8 +1,8 @@
 //! Runs an expanded experiment against the stage cache, in parallel where the graph allows.
 //!
 //! Every stage instance has a key computed before anything runs (see `common::Manifest`). An
-//! instance whose key has a valid cache entry is reused; any other runs into a temporary
-//! directory that is published into the cache only when it succeeds. A failed instance is
+//! instance whose key has a valid cache entry is reused. Any other runs into a temporary
+//! directory, which is published into the cache only when the stage succeeds. A failed instance is
 //! recorded with its reason and the instances downstream of it are skipped; independent
 //! instances go on. Each run gets `RUNS_DIR/NAME/TIMESTAMP/` with a link per instance to its
 //! cache entry, `results.parquet` (one row per trial) and `run.json`, written last.
@@ -55,7 +55,7 @@ impl std::fmt::Display for StageFailure {
 
 impl std::error::Error for StageFailure {}
 
-/// How and where a run works.
+/// Locations and limits of a run.
 pub struct RunOptions<'a> {
     /// Directory holding the dataset files named in the registry.
     pub data_dir: PathBuf,
@@ -69,11 +69,11 @@ pub struct RunOptions<'a> {
     pub jobs: usize,
     /// Stages to rerun even when cached, with everything downstream.
     pub force: Vec<String>,
-    /// Where progress goes.
+    /// The progress sink.
     pub progress: &'a dyn Progress,
 }
 
-/// What the plan says about one instance before the run.
+/// The planned action for one instance.
 #[derive(Debug, Clone, Serialize)]
 pub struct Planned {
     /// Instance name.
@@ -82,13 +82,13 @@ pub struct Planned {
     pub kind: StageKind,
     /// `cached` or `run`.
     pub action: &'static str,
-    /// Why it runs, for `run`.
+    /// The reason it runs, for `run`.
     pub reason: Option<String>,
     /// Its key, when known before running.
     pub key: Option<String>,
 }
 
-/// What happened to one instance.
+/// The outcome of one instance.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageRecord {
     /// Instance name.
@@ -647,8 +647,9 @@ impl Plan<'_> {
                 let source = self.sources.get(&index).ok_or_else(|| {
                     (ExitClass::Data, anyhow::anyhow!("the data file was not resolved"))
                 })?;
-                let summary = ingest::run(config, source, out, progress)
-                    .map_err(|e| (ExitClass::Data, e.into()))?;
+                let summary = ingest::run(config, source, None, out, progress)
+                    .map_err(|e| (ExitClass::Data, e.into()))?
+                    .summary;
                 rows.insert("data".to_string(), summary.rows);
                 format!(
                     "{} rows, {} columns, {} anomalies",
@@ -832,18 +833,14 @@ impl Plan<'_> {
                     StageParams::Train(config) => config.model.as_str().to_string(),
                     _ => unreachable!("evaluate instances read train instances"),
                 },
-                status: match evaluate_record.status {
-                    "ran" | "cached" => "ok",
-                    "skipped" if train_record.status == "failed" => "failed",
-                    other => {
-                        if other == "failed" {
-                            "failed"
-                        } else {
-                            "skipped"
-                        }
-                    }
+                status: if matches!(evaluate_record.status, "ran" | "cached") {
+                    "ok"
+                } else if evaluate_record.status == "failed" || train_record.status == "failed" {
+                    "failed"
+                } else {
+                    "skipped"
                 },
-                error: evaluate_record.error.clone().or_else(|| train_record.error.clone()),
+                error: train_record.error.clone().or_else(|| evaluate_record.error.clone()),
                 params: train.params.to_json(),
                 varied: train.varied.clone(),
                 metrics: BTreeMap::new(),
@@ -852,9 +849,6 @@ impl Plan<'_> {
                 seconds: (train_record.seconds, evaluate_record.seconds),
                 keys: (train_record.key.clone(), evaluate_record.key.clone()),
             };
-            if train_record.status == "failed" {
-                trial.error = train_record.error.clone();
-            }
             if let (Some(evaluate_key), Some(train_key)) = (&evaluate_record.key, &train_record.key)
             {
                 let evaluation: common::Evaluation =

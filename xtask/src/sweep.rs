@@ -26,7 +26,7 @@ type SpanError = (Range<usize>, String);
 /// The largest number of variants a grid may produce for one stage.
 const MAX_VARIANTS: usize = 10_000;
 
-/// How a sweep draws its variants.
+/// The sampling method of a sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     /// Every combination of the listed values.
@@ -264,7 +264,11 @@ fn parameter(
                                 format!("`{path}`: the bounds of `{kind}` must be numbers"),
                             ));
                         };
-                        if low >= high || low.is_nan() || high.is_nan() || (kind == "log_uniform" && low <= 0.0) {
+                        if low >= high
+                            || low.is_nan()
+                            || high.is_nan()
+                            || (kind == "log_uniform" && low <= 0.0)
+                        {
                             return Err((
                                 range_span,
                                 format!(
@@ -390,7 +394,10 @@ pub fn expand(experiment: &Experiment) -> Result<Vec<Instance>, SpanError> {
 pub type Varied = BTreeMap<String, serde_json::Value>;
 
 /// Returns the parameter variants of one stage with their swept values.
-fn variants(experiment: &Experiment, stage: &Stage) -> Result<Vec<(StageParams, Varied)>, SpanError> {
+fn variants(
+    experiment: &Experiment,
+    stage: &Stage,
+) -> Result<Vec<(StageParams, Varied)>, SpanError> {
     let swept: Vec<&Parameter> = experiment
         .sweep
         .iter()
@@ -591,4 +598,159 @@ pub fn apply_overrides(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const BASE: &str = r#"[experiment]
+name = "t"
+
+[stages.data]
+kind = "ingest"
+dataset = "d"
+label = { column = "y", anomaly = ["1"] }
+
+[stages.split]
+kind = "preprocess"
+inputs = ["data"]
+
+[stages.mlp]
+kind = "train"
+inputs = ["split"]
+model = "mlp"
+
+[stages.eval]
+kind = "evaluate"
+inputs = ["mlp"]
+
+[stages.report]
+kind = "report"
+inputs = ["eval"]
+"#;
+
+    fn parse(sweep: &str, overrides: &[&str]) -> Result<Experiment, String> {
+        let overrides: Vec<String> = overrides.iter().map(|o| o.to_string()).collect();
+        Experiment::parse(Path::new("t.toml"), &format!("{BASE}{sweep}"), &overrides)
+            .map_err(|e| e.to_string())
+    }
+
+    fn ids(experiment: &Experiment) -> Vec<String> {
+        expand(experiment).unwrap().into_iter().map(|i| i.id).collect()
+    }
+
+    #[test]
+    fn grid_copies_downstream_stages() {
+        let experiment =
+            parse("[sweep.parameters]\n\"mlp.learning_rate\" = [0.1, 0.01]\n\"mlp.hidden\" = [[4], [8], [16]]\n", &[]).unwrap();
+        let instances = expand(&experiment).unwrap();
+        let ids: Vec<&str> = instances.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids.len(), 2 + 6 + 6 + 1);
+        assert_eq!(&ids[..3], ["data", "split", "mlp#1"]);
+        assert_eq!(ids[ids.len() - 1], "report");
+        let report = instances.last().unwrap();
+        assert_eq!(report.inputs.len(), 6);
+        // The last axis varies fastest.
+        assert_eq!(instances[2].varied["mlp.hidden"], serde_json::json!([4]));
+        assert_eq!(instances[3].varied["mlp.hidden"], serde_json::json!([8]));
+        assert_eq!(instances[5].varied["mlp.learning_rate"], serde_json::json!(0.01));
+        // Evaluate copies inherit their train instance's values.
+        let eval = instances.iter().find(|i| i.id == "eval#4").unwrap();
+        assert_eq!(eval.varied["mlp.learning_rate"], serde_json::json!(0.01));
+    }
+
+    #[test]
+    fn upstream_sweep_multiplies_downstream() {
+        let experiment = parse(
+            "[sweep.parameters]\n\"split.log1p\" = [[], [\"a\"]]\n\"mlp.epochs\" = [1, 2]\n",
+            &[],
+        )
+        .unwrap();
+        let ids = ids(&experiment);
+        assert_eq!(ids.iter().filter(|id| id.starts_with("split#")).count(), 2);
+        assert_eq!(ids.iter().filter(|id| id.starts_with("mlp#")).count(), 4);
+        assert_eq!(ids.iter().filter(|id| id.starts_with("eval#")).count(), 4);
+    }
+
+    #[test]
+    fn random_search_is_seeded() {
+        let sweep = "[sweep]\nmethod = \"random\"\ntrials = 5\nseed = 3\n[sweep.parameters]\n\"mlp.learning_rate\" = { log_uniform = [0.0001, 0.1] }\n\"mlp.epochs\" = { int = [2, 9] }\n\"mlp.activation\" = { choice = [\"relu\", \"tanh\"] }\n";
+        let first = expand(&parse(sweep, &[]).unwrap()).unwrap();
+        let second = expand(&parse(sweep, &[]).unwrap()).unwrap();
+        let values = |instances: &[Instance]| -> Vec<BTreeMap<String, serde_json::Value>> {
+            instances.iter().filter(|i| i.stage == "mlp").map(|i| i.varied.clone()).collect()
+        };
+        assert_eq!(values(&first).len(), 5);
+        assert_eq!(values(&first), values(&second));
+        for varied in values(&first) {
+            let rate = varied["mlp.learning_rate"].as_f64().unwrap();
+            assert!((0.0001..0.1).contains(&rate), "{rate}");
+            let epochs = varied["mlp.epochs"].as_u64().unwrap();
+            assert!((2..=9).contains(&epochs), "{epochs}");
+        }
+        let reseeded =
+            expand(&parse(&sweep.replace("seed = 3", "seed = 4"), &[]).unwrap()).unwrap();
+        assert_ne!(values(&first), values(&reseeded));
+    }
+
+    #[test]
+    fn unknown_swept_parameter_is_rejected() {
+        let error = parse("[sweep.parameters]\n\"mlp.learning_rat\" = [0.1]\n", &[]).unwrap_err();
+        assert!(error.contains("t.toml:26:1"), "{error}");
+        assert!(
+            error.contains("sweep parameter `mlp.learning_rat`") && error.contains("unknown field"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unknown_swept_stage_is_rejected() {
+        let error = parse("[sweep.parameters]\n\"mpl.learning_rate\" = [0.1]\n", &[]).unwrap_err();
+        assert!(error.contains("there is no stage `mpl`"), "{error}");
+    }
+
+    #[test]
+    fn empty_sweep_list_is_rejected() {
+        let error = parse("[sweep.parameters]\n\"mlp.learning_rate\" = []\n", &[]).unwrap_err();
+        assert!(error.contains("empty list"), "{error}");
+    }
+
+    #[test]
+    fn invalid_swept_value_is_rejected() {
+        let error =
+            parse("[sweep.parameters]\n\"mlp.learning_rate\" = [0.1, -1.0]\n", &[]).unwrap_err();
+        assert!(error.contains("learning_rate") && error.contains("-1"), "{error}");
+    }
+
+    #[test]
+    fn range_needs_random_method() {
+        let error =
+            parse("[sweep.parameters]\n\"mlp.learning_rate\" = { uniform = [0.1, 0.2] }\n", &[])
+                .unwrap_err();
+        assert!(error.contains("need method = \"random\""), "{error}");
+    }
+
+    #[test]
+    fn overrides_set_values() {
+        let experiment =
+            parse("", &["mlp.epochs=7", "experiment.seed=9", "mlp.activation=tanh"]).unwrap();
+        assert_eq!(experiment.meta.seed, 9);
+        let instances = expand(&experiment).unwrap();
+        let mlp = instances.iter().find(|i| i.id == "mlp").unwrap();
+        assert_eq!(mlp.params.to_json()["epochs"], 7);
+        assert_eq!(mlp.params.to_json()["activation"], "tanh");
+    }
+
+    #[test]
+    fn override_errors_name_the_override() {
+        let error = parse("", &["mlp.epochz=7"]).unwrap_err();
+        assert!(error.contains("in a -S override") && error.contains("epochz"), "{error}");
+        let error = parse("", &["mpl.epochs=7"]).unwrap_err();
+        assert!(error.contains("there is no stage `mpl`"), "{error}");
+        let error = parse("", &["epochs"]).unwrap_err();
+        assert!(error.contains("expected PATH=VALUE"), "{error}");
+    }
 }
