@@ -67,6 +67,41 @@ pub struct IngestConfig {
     pub missing: Vec<String>,
     /// The label column and the values that mark an anomaly. Required.
     pub label: LabelRule,
+    /// A separate test file, read with every setting above except `dataset`, `path`, `sha256`
+    /// and `format`, which it gives itself. Its columns must equal the main file's, and each
+    /// column keeps the type that the main file gives it. Default: none, so the preprocess
+    /// stage cuts its test split from the main file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestFile>,
+}
+
+/// The test file of `test = { ... }`: where it is and how it is encoded.
+///
+/// Exactly one of `dataset` and `path` is set, as for the main file:
+///
+/// ```toml
+/// test = { dataset = "nsl-kdd-test" }
+/// test = { path = "test.csv", sha256 = "..." }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFile {
+    /// Name of a dataset in the registry. Default: none.
+    #[serde(default)]
+    pub dataset: Option<String>,
+    /// A file to read as is. A relative path is taken relative to the working directory.
+    /// Default: none.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Expected sha256 of the file at `path`, hex encoded. Default: none, so the file is
+    /// hashed and the hash recorded but not checked.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// The test file's encoding. Default: from the test file's name, as for the main file.
+    /// The main file's `format` does not apply, because the two files may be compressed
+    /// differently.
+    #[serde(default)]
+    pub format: Option<Format>,
 }
 
 /// The rule that turns the label column into `_label` (1 for an anomaly, 0 for a normal row).
@@ -191,43 +226,35 @@ impl IngestConfig {
             delimiter: default_delimiter(),
             missing: default_missing(),
             label,
+            test: None,
         }
+    }
+
+    /// Returns the configuration that reads the test file, or `None` without `test`.
+    ///
+    /// It is this configuration with `dataset`, `path`, `sha256` and `format` taken from
+    /// `test` and without `test` itself, so [`crate::resolve`] finds and verifies the test
+    /// file through it like any main file.
+    pub fn test_file_config(&self) -> Option<IngestConfig> {
+        let test = self.test.as_ref()?;
+        Some(IngestConfig {
+            dataset: test.dataset.clone(),
+            path: test.path.clone(),
+            sha256: test.sha256.clone(),
+            format: test.format,
+            test: None,
+            ..self.clone()
+        })
     }
 
     /// Checks the keys that can be checked without the file: the choice of source, the
     /// checksum's form, the delimiter, the declared columns and the label rule.
     pub fn validate(&self) -> Result<()> {
-        match (&self.dataset, &self.path) {
-            (Some(_), Some(_)) => {
-                return Err(config_error(
-                    "both `dataset` and `path` are set; keep `dataset` for a registered dataset \
-                     or `path` for a file of your own",
-                ));
-            }
-            (None, None) => {
-                return Err(config_error(
-                    "neither `dataset` nor `path` is set; set `dataset` to a registry name or \
-                     `path` to a file",
-                ));
-            }
-            (Some(name), None) if name.trim().is_empty() => {
-                return Err(config_error("`dataset` is empty; set it to a registry name"));
-            }
-            _ => {}
-        }
-
-        if let Some(sha256) = &self.sha256 {
-            if self.path.is_none() {
-                return Err(config_error(
-                    "`sha256` is only valid with `path`; a registered dataset is verified \
-                     against the checksum in the registry",
-                ));
-            }
-            if !is_sha256_hex(sha256) {
-                return Err(Error::Config(format!(
-                    "`sha256 = \"{sha256}\"` is not 64 hexadecimal digits; copy the output of \
-                     `sha256sum FILE`"
-                )));
+        check_source(&self.dataset, &self.path, &self.sha256, "")?;
+        if let Some(test) = &self.test {
+            check_source(&test.dataset, &test.path, &test.sha256, "test.")?;
+            if let Some(format) = test.format {
+                self.check_format(format)?;
             }
         }
 
@@ -345,6 +372,53 @@ pub(crate) fn check_names(names: &[String]) -> std::result::Result<(), String> {
 /// Returns whether `text` is a sha256 digest written as 64 hexadecimal digits.
 pub(crate) fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit())
+}
+
+/// Checks that exactly one of `dataset` and `path` is set and that `sha256` goes with a
+/// `path` and is well formed. `prefix` is `""` for the main file and `"test."` for the test
+/// file, so that messages name the key as written.
+fn check_source(
+    dataset: &Option<String>,
+    path: &Option<PathBuf>,
+    sha256: &Option<String>,
+    prefix: &str,
+) -> Result<()> {
+    match (dataset, path) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Config(format!(
+                "both `{prefix}dataset` and `{prefix}path` are set; keep `{prefix}dataset` for \
+                 a registered dataset or `{prefix}path` for a file of your own"
+            )));
+        }
+        (None, None) => {
+            return Err(Error::Config(format!(
+                "neither `{prefix}dataset` nor `{prefix}path` is set; set `{prefix}dataset` to \
+                 a registry name or `{prefix}path` to a file"
+            )));
+        }
+        (Some(name), None) if name.trim().is_empty() => {
+            return Err(Error::Config(format!(
+                "`{prefix}dataset` is empty; set it to a registry name"
+            )));
+        }
+        _ => {}
+    }
+
+    if let Some(sha256) = sha256 {
+        if path.is_none() {
+            return Err(Error::Config(format!(
+                "`{prefix}sha256` is only valid with `{prefix}path`; a registered dataset is \
+                 verified against the checksum in the registry"
+            )));
+        }
+        if !is_sha256_hex(sha256) {
+            return Err(Error::Config(format!(
+                "`{prefix}sha256 = \"{sha256}\"` is not 64 hexadecimal digits; copy the output \
+                 of `sha256sum FILE`"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn config_error(message: &str) -> Error {
@@ -574,6 +648,94 @@ mod tests {
         assert!(!label_values_match("1", "0"));
         assert!(label_values_match(" normal ", "normal"));
         assert!(!label_values_match("normal.", "normal"));
+    }
+
+    #[test]
+    fn test_file_inherits_reading_settings() {
+        let config = parse(
+            r#"
+            path = "KDDTrain+_20Percent.txt"
+            header = false
+            columns = ["service", "label"]
+            delimiter = ";"
+            label = { column = "label", normal = ["normal"] }
+            test = { dataset = "nsl-kdd-test" }
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let test = config.test_file_config().unwrap();
+        assert_eq!(test.dataset.as_deref(), Some("nsl-kdd-test"));
+        assert_eq!(test.path, None);
+        assert_eq!(test.test, None);
+        assert!(!test.header);
+        assert_eq!(test.columns, config.columns);
+        assert_eq!(test.delimiter, ';');
+        assert_eq!(test.label, config.label);
+    }
+
+    #[test]
+    fn test_file_keeps_its_own_format_and_sha256() {
+        let config = parse(
+            r#"
+            path = "train.csv"
+            format = "csv"
+            label = { column = "y", anomaly = [1] }
+            test = { path = "test.data", sha256 = "03f9faa6d17e910ee343bdf4c211c6135bd622d8ae4aa6eacb246309ddcc0e95", format = "csv.gz" }
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let test = config.test_file_config().unwrap();
+        assert_eq!(test.path, Some(PathBuf::from("test.data")));
+        assert_eq!(test.format, Some(Format::CsvGz));
+        assert_eq!(test.sha256.as_deref().map(str::len), Some(64));
+    }
+
+    #[test]
+    fn test_file_source_is_validated() {
+        let mut config = IngestConfig::from_path("train.csv", LabelRule::new("y", &["1"]));
+        let test = TestFile { dataset: None, path: None, sha256: None, format: None };
+        config.test = Some(test.clone());
+        let neither = config.validate().unwrap_err().to_string();
+        assert!(neither.contains("neither `test.dataset` nor `test.path`"), "{neither}");
+
+        config.test = Some(TestFile {
+            dataset: Some("d".into()),
+            sha256: Some("ab".repeat(32)),
+            ..test.clone()
+        });
+        let sha256 = config.validate().unwrap_err().to_string();
+        assert!(sha256.contains("`test.sha256` is only valid with `test.path`"), "{sha256}");
+
+        config.test = Some(TestFile { path: Some("t.parquet".into()), ..test });
+        config.header = false;
+        config.test.as_mut().unwrap().format = Some(Format::Parquet);
+        let format = config.validate().unwrap_err().to_string();
+        assert!(format.contains("`header = false` does not apply to Parquet"), "{format}");
+    }
+
+    #[test]
+    fn unknown_test_key_is_rejected() {
+        let error = parse(
+            r#"
+            dataset = "nsl-kdd-train"
+            label = { column = "label", normal = ["normal"] }
+            test = { dataset = "nsl-kdd-test", header = false }
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("unknown field `header`"), "{error}");
+    }
+
+    #[test]
+    fn absent_test_is_not_serialised() {
+        // The orchestrator keys the cache on the configuration as JSON, so a configuration
+        // without `test` must serialise as it did before the key existed.
+        let config = IngestConfig::from_dataset("d", LabelRule::new("y", &["1"]));
+        let json = serde_json::to_value(&config).unwrap();
+        assert!(json.get("test").is_none(), "{json}");
     }
 
     #[test]

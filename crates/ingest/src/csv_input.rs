@@ -25,24 +25,33 @@ use flate2::read::MultiGzDecoder;
 use crate::config::{ColumnKind, IngestConfig};
 use crate::error::Location;
 use crate::label::LabelMatcher;
-use crate::table::{BATCH_ROWS, Ingested, Layout, TableWriter, check_columns, compare_columns};
+use crate::table::{
+    BATCH_ROWS, Ingested, Layout, TableWriter, TrainingFile, check_columns, compare_columns,
+};
 use crate::{Error, Result};
 
 /// Rows between two progress updates.
 const PROGRESS_ROWS: u64 = 8_192;
 
 /// Reads a CSV file, gzip-compressed when `gzip` is set, into `data_path`.
+///
+/// A test file is read with `training` set: its columns must have the training file's names,
+/// and its values must fit the training file's column types.
 pub(crate) fn read(
     path: &Path,
     gzip: bool,
     config: &IngestConfig,
     data_path: &Path,
+    training: Option<TrainingFile<'_>>,
     progress: &dyn Progress,
 ) -> Result<Ingested> {
     check_compression(path, gzip)?;
-    let input = CsvInput { path, gzip, config };
+    let input = CsvInput { path, gzip, config, training };
 
     let names = input.column_names()?;
+    if let Some(training) = training {
+        training.check_names(path, &names)?;
+    }
     let label = check_columns(path, &names, config)?;
     let (kinds, rows) = input.scan(&names, progress)?;
     let layout = Layout { names, kinds, label };
@@ -50,7 +59,7 @@ pub(crate) fn read(
     let mut writer = TableWriter::create(data_path, &layout.features())?;
     let mut labels = LabelMatcher::new(&config.label);
     input.convert(&layout, rows, &mut writer, &mut labels, progress)?;
-    writer.finish(&layout, &labels)
+    writer.finish(layout, &labels)
 }
 
 /// Rejects a gzip file read as plain CSV and a plain file read as gzip, by the first bytes.
@@ -85,6 +94,8 @@ struct CsvInput<'a> {
     path: &'a Path,
     gzip: bool,
     config: &'a IngestConfig,
+    /// The training file when this input is a test file.
+    training: Option<TrainingFile<'a>>,
 }
 
 /// A CSV reader over the file, with the count of raw (compressed) bytes consumed so far.
@@ -196,14 +207,17 @@ impl CsvInput<'_> {
     }
 
     /// First pass: checks row widths and declared types, infers the other types, and counts
-    /// the data rows.
+    /// the data rows. A test file infers nothing: its values are checked against the training
+    /// file's types, and its columns get the training file's kinds.
     fn scan(&self, names: &[String], progress: &dyn Progress) -> Result<(Vec<ColumnKind>, u64)> {
         let missing = MissingValues::new(&self.config.missing);
         let mut checks: Vec<TypeCheck> = names
             .iter()
-            .map(|name| match self.config.types.get(name) {
-                Some(kind) => TypeCheck::Declared(*kind),
-                None => TypeCheck::Inferred { seen: false, integers: true, numbers: true },
+            .enumerate()
+            .map(|(position, name)| match (self.config.types.get(name), self.training) {
+                (Some(kind), _) => TypeCheck::Declared(*kind),
+                (None, Some(training)) => TypeCheck::Declared(training.kind(self.config, position)),
+                (None, None) => TypeCheck::Inferred { seen: false, integers: true, numbers: true },
             })
             .collect();
 
@@ -250,6 +264,9 @@ impl CsvInput<'_> {
         }
         task.finish(&format!("{rows} rows"));
 
+        if let Some(training) = self.training {
+            return Ok((training.layout.kinds.clone(), rows));
+        }
         let kinds = checks
             .into_iter()
             .map(|check| match check {
@@ -379,12 +396,21 @@ impl CsvInput<'_> {
             ColumnKind::Int => (parse_whole(value), "a whole number"),
             _ => (parse_number(value), "a number"),
         };
-        parsed.ok_or_else(|| Error::InvalidValue {
-            path: self.path.to_path_buf(),
-            location: Location::Line(line),
-            column: column.to_string(),
-            value: value.to_string(),
-            expected,
+        if let Some(number) = parsed {
+            return Ok(number);
+        }
+        let (path, location) = (self.path.to_path_buf(), Location::Line(line));
+        let (column, value) = (column.to_string(), value.to_string());
+        Err(match self.training {
+            Some(training) if !self.config.types.contains_key(&column) => Error::TestValue {
+                path: path.into(),
+                location,
+                column,
+                value,
+                expected,
+                training: training.path.into(),
+            },
+            _ => Error::InvalidValue { path, location, column, value, expected },
         })
     }
 }

@@ -5,7 +5,7 @@
 //! files.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::LabelRule;
 
@@ -87,11 +87,13 @@ pub enum Error {
         file: PathBuf,
     },
 
-    /// A file given by `path` does not exist.
-    #[error("input file {} not found; check `path` in the ingest configuration", path.display())]
+    /// A file given by `path` or `test.path` does not exist.
+    #[error("input file {} not found; check `{setting}` in the ingest configuration", path.display())]
     FileMissing {
         /// The path as configured.
         path: PathBuf,
+        /// The configuration key that gives the path: `path` or `test.path`.
+        setting: &'static str,
     },
 
     /// Downloading a missing dataset failed.
@@ -171,6 +173,29 @@ pub enum Error {
         expected: &'static str,
     },
 
+    /// A value of the test file does not fit the type that the training file gives its column.
+    #[error(
+        "{}: {location}, column `{column}`: value `{value}` is not {expected}, which the column \
+         must be because of its values in the training file {}; declare the column's type in \
+         `types` so that both files are read alike, or add the spelling to `missing`",
+        path.display(),
+        training.display()
+    )]
+    TestValue {
+        /// The test file. Boxed, like `training`, to keep [`Error`] small.
+        path: Box<Path>,
+        /// The line or row of the value.
+        location: Location,
+        /// The column name.
+        column: String,
+        /// The value as written in the file.
+        value: String,
+        /// The required kind of value, such as `a number`.
+        expected: &'static str,
+        /// The training file, whose values decided the column's type.
+        training: Box<Path>,
+    },
+
     /// A label value matches neither `label.anomaly` nor `label.normal`.
     #[error(
         "{}: {location}: label `{value}` in column `{}` is neither an anomaly value ({}) nor a \
@@ -241,6 +266,27 @@ pub enum Error {
         /// The declared name in backticks, or `no column` past the end of the list.
         declared: String,
         /// The file's name in backticks, or `no column` past the end of the file's columns.
+        found: String,
+    },
+
+    /// The test file's columns differ from the training file's.
+    #[error(
+        "{}: the test file's columns differ from the training file's at column {position}: the \
+         test file has {found} where the training file {} has {expected}; both files need the \
+         same columns in the same order",
+        path.display(),
+        training.display()
+    )]
+    TestColumnsMismatch {
+        /// The test file.
+        path: PathBuf,
+        /// The training file.
+        training: PathBuf,
+        /// The 1-based position of the first difference.
+        position: usize,
+        /// The training file's name in backticks, or `no column` past its last column.
+        expected: String,
+        /// The test file's name in backticks, or `no column` past its last column.
         found: String,
     },
 

@@ -23,14 +23,20 @@ use crate::config::{ColumnKind, IngestConfig};
 use crate::csv_input::{MissingValues, parse_number, parse_whole};
 use crate::error::Location;
 use crate::label::LabelMatcher;
-use crate::table::{BATCH_ROWS, Ingested, Layout, TableWriter, check_columns, compare_columns};
+use crate::table::{
+    BATCH_ROWS, Ingested, Layout, TableWriter, TrainingFile, check_columns, compare_columns,
+};
 use crate::{Error, Result};
 
 /// Reads a Parquet file into `data_path`.
+///
+/// A test file is read with `training` set: its columns must have the training file's names,
+/// and each column is converted to the training file's kind instead of its stored type's.
 pub(crate) fn read(
     path: &Path,
     config: &IngestConfig,
     data_path: &Path,
+    training: Option<TrainingFile<'_>>,
     progress: &dyn Progress,
 ) -> Result<Ingested> {
     let parquet_error = |source| Error::Parquet { path: path.to_path_buf(), source };
@@ -44,6 +50,9 @@ pub(crate) fn read(
     let names: Vec<String> = schema.fields().iter().map(|field| field.name().clone()).collect();
     if let Some(declared) = &config.columns {
         compare_columns(path, declared, &names)?;
+    }
+    if let Some(training) = training {
+        training.check_names(path, &names)?;
     }
     let label = check_columns(path, &names, config)?;
     let mut stored = Vec::with_capacity(names.len());
@@ -59,11 +68,14 @@ pub(crate) fn read(
         })?;
         stored.push(kind);
     }
-    let kinds: Vec<ColumnKind> = names
-        .iter()
-        .zip(&stored)
-        .map(|(name, kind)| config.types.get(name).copied().unwrap_or(*kind))
-        .collect();
+    let kinds: Vec<ColumnKind> = match training {
+        Some(training) => training.layout.kinds.clone(),
+        None => names
+            .iter()
+            .zip(&stored)
+            .map(|(name, kind)| config.types.get(name).copied().unwrap_or(*kind))
+            .collect(),
+    };
     if total_rows == 0 {
         return Err(Error::Empty { path: path.to_path_buf(), problem: "the file has no rows" });
     }
@@ -86,6 +98,9 @@ pub(crate) fn read(
             values: batch.column(position),
             first_row,
             missing: &missing,
+            training: training
+                .filter(|_| !config.types.contains_key(&layout.names[position]))
+                .map(|training| training.path),
         };
         let label_ids = column(layout.label).label_ids(&mut labels)?;
         let mut values = Vec::with_capacity(features.len());
@@ -97,7 +112,7 @@ pub(crate) fn read(
         task.set(first_row, "");
     }
     task.finish(&format!("{first_row} rows"));
-    writer.finish(&layout, &labels)
+    writer.finish(layout, &labels)
 }
 
 /// Returns the kind of a stored Arrow type, or `None` for types ingest does not read.
@@ -133,6 +148,9 @@ struct ColumnInput<'a> {
     /// The 0-based position of the batch's first row in the file.
     first_row: u64,
     missing: &'a MissingValues,
+    /// The training file, when this is a test file and the column's kind comes from the
+    /// training file rather than from `types`.
+    training: Option<&'a Path>,
 }
 
 impl ColumnInput<'_> {
@@ -230,12 +248,18 @@ impl ColumnInput<'_> {
     }
 
     fn invalid(&self, index: usize, value: String, expected: &'static str) -> Error {
-        Error::InvalidValue {
-            path: self.path.to_path_buf(),
-            location: self.location(index),
-            column: self.name.to_string(),
-            value,
-            expected,
+        let (path, location, column) =
+            (self.path.to_path_buf(), self.location(index), self.name.to_string());
+        match self.training {
+            Some(training) => Error::TestValue {
+                path: path.into(),
+                location,
+                column,
+                value,
+                expected,
+                training: training.into(),
+            },
+            None => Error::InvalidValue { path, location, column, value, expected },
         }
     }
 }

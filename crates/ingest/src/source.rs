@@ -48,9 +48,36 @@ pub fn resolve(
     progress: &dyn Progress,
 ) -> Result<Source> {
     config.validate()?;
+    resolve_file(config, registry, data_dir, "", progress)
+}
+
+/// Finds and verifies the test file of `config.test` as [`resolve`] does the main file, or
+/// returns `None` when the configuration has no `test`.
+pub fn resolve_test(
+    config: &IngestConfig,
+    registry: &Registry,
+    data_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Option<Source>> {
+    config.validate()?;
+    let Some(test_config) = config.test_file_config() else {
+        return Ok(None);
+    };
+    resolve_file(&test_config, registry, data_dir, "test.", progress).map(Some)
+}
+
+/// Resolves the `dataset` or `path` of a validated configuration. `prefix` is prepended to the
+/// key names in messages: `""` for the main file, `"test."` for the test file.
+fn resolve_file(
+    config: &IngestConfig,
+    registry: &Registry,
+    data_dir: &Path,
+    prefix: &'static str,
+    progress: &dyn Progress,
+) -> Result<Source> {
     match (&config.dataset, &config.path) {
         (Some(name), None) => resolve_dataset(name, registry, data_dir, progress),
-        (None, Some(path)) => resolve_path(path, config.sha256.as_deref(), progress),
+        (None, Some(path)) => resolve_path(path, config.sha256.as_deref(), prefix, progress),
         _ => unreachable!("validate accepts exactly one of `dataset` and `path`"),
     }
 }
@@ -103,9 +130,15 @@ fn resolve_dataset(
     Ok(Source { path, sha256, bytes, dataset: Some(name.to_string()) })
 }
 
-fn resolve_path(path: &Path, expected: Option<&str>, progress: &dyn Progress) -> Result<Source> {
+fn resolve_path(
+    path: &Path,
+    expected: Option<&str>,
+    prefix: &'static str,
+    progress: &dyn Progress,
+) -> Result<Source> {
     if !path.exists() {
-        return Err(Error::FileMissing { path: path.to_path_buf() });
+        let setting = if prefix.is_empty() { "path" } else { "test.path" };
+        return Err(Error::FileMissing { path: path.to_path_buf(), setting });
     }
     let bytes = file_size(path)?;
     let sha256 = hash_file(path, progress)?;
@@ -115,10 +148,11 @@ fn resolve_path(path: &Path, expected: Option<&str>, progress: &dyn Progress) ->
                 path: path.to_path_buf(),
                 expected: expected.to_ascii_lowercase(),
                 actual: sha256,
-                fix: "the file differs from the one the configuration was written for; restore \
-                      that file, or update `sha256` in the ingest configuration if the change \
-                      is intended"
-                    .to_string(),
+                fix: format!(
+                    "the file differs from the one the configuration was written for; restore \
+                     that file, or update `{prefix}sha256` in the ingest configuration if the \
+                     change is intended"
+                ),
             });
         }
         Some(_) => {}
@@ -209,7 +243,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("abc.csv");
         std::fs::write(&path, b"abc").unwrap();
-        let source = resolve_path(&path, None, &NoProgress).unwrap();
+        let source = resolve_path(&path, None, "", &NoProgress).unwrap();
         assert_eq!(source.bytes, 3);
         assert_eq!(
             source.sha256,
@@ -224,12 +258,12 @@ mod tests {
         let path = dir.path().join("abc.csv");
         std::fs::write(&path, b"abc").unwrap();
         let expected = "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD";
-        resolve_path(&path, Some(expected), &NoProgress).unwrap();
+        resolve_path(&path, Some(expected), "", &NoProgress).unwrap();
     }
 
     #[test]
     fn missing_path_names_the_file() {
-        let error = resolve_path(Path::new("no/such.csv"), None, &NoProgress).unwrap_err();
+        let error = resolve_path(Path::new("no/such.csv"), None, "", &NoProgress).unwrap_err();
         assert!(error.to_string().contains("input file no/such.csv not found"), "{error}");
     }
 }

@@ -32,6 +32,8 @@ pub(crate) struct Ingested {
     pub label_counts: LabelCounts,
     pub label_values: std::collections::BTreeMap<String, u64>,
     pub duplicate_rows: u64,
+    /// The columns as read, which a test file read after this one must match.
+    pub layout: Layout,
 }
 
 /// The input's columns in file order, with their kinds and the position of the label column.
@@ -52,6 +54,53 @@ impl Layout {
             .filter(|(position, _)| *position != self.label)
             .map(|(_, (name, kind))| (name.clone(), *kind))
             .collect()
+    }
+}
+
+/// The training file, whose column names and types a test file must follow.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TrainingFile<'a> {
+    pub path: &'a Path,
+    pub layout: &'a Layout,
+}
+
+impl TrainingFile<'_> {
+    /// Checks that the test file at `path` has the training file's column names, in order.
+    pub(crate) fn check_names(&self, path: &Path, names: &[String]) -> Result<()> {
+        let expected = &self.layout.names;
+        for position in 0..expected.len().max(names.len()) {
+            let (training_name, test_name) = (expected.get(position), names.get(position));
+            if training_name != test_name {
+                return Err(Error::TestColumnsMismatch {
+                    path: path.to_path_buf(),
+                    training: self.path.to_path_buf(),
+                    position: position + 1,
+                    expected: quoted(training_name),
+                    found: quoted(test_name),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns the kind a column of the test file is read as: the declared type, else the
+    /// training file's kind. The label column is read as text unless declared, because only
+    /// the label rule applies to it.
+    pub(crate) fn kind(&self, config: &IngestConfig, position: usize) -> ColumnKind {
+        let name = &self.layout.names[position];
+        match config.types.get(name) {
+            Some(kind) => *kind,
+            None if position == self.layout.label => ColumnKind::String,
+            None => self.layout.kinds[position],
+        }
+    }
+}
+
+/// Writes a column name in backticks, or `no column` past the end of a list.
+fn quoted(name: Option<&String>) -> String {
+    match name {
+        Some(name) => format!("`{name}`"),
+        None => "no column".to_string(),
     }
 }
 
@@ -79,10 +128,6 @@ pub(crate) fn check_columns(path: &Path, names: &[String], config: &IngestConfig
 
 /// Checks that the input's column names equal the declared `columns`.
 pub(crate) fn compare_columns(path: &Path, declared: &[String], found: &[String]) -> Result<()> {
-    let quoted = |name: Option<&String>| match name {
-        Some(name) => format!("`{name}`"),
-        None => "no column".to_string(),
-    };
     for position in 0..declared.len().max(found.len()) {
         let (expected, actual) = (declared.get(position), found.get(position));
         if expected != actual {
@@ -224,7 +269,7 @@ impl TableWriter {
     }
 
     /// Closes the Parquet file and summarises the table.
-    pub(crate) fn finish(self, layout: &Layout, labels: &LabelMatcher) -> Result<Ingested> {
+    pub(crate) fn finish(self, layout: Layout, labels: &LabelMatcher) -> Result<Ingested> {
         self.writer.close().map_err(|source| parquet_error(&self.path, source))?;
 
         let mut feature_nulls = self.nulls.into_iter();
@@ -248,6 +293,7 @@ impl TableWriter {
             label_counts: labels.counts(),
             label_values: labels.value_counts(),
             duplicate_rows: self.duplicate_rows,
+            layout,
         })
     }
 }

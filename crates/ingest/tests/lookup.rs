@@ -131,7 +131,8 @@ fn verified_download_is_renamed_into_place() {
     let again = ingest::resolve(&small_config(), &registry, data.path(), &NoProgress).unwrap();
     assert_eq!(again, source);
     let out = tempfile::tempdir().unwrap();
-    let summary = ingest::run(&small_config(), &source, out.path(), &NoProgress).unwrap();
+    let summary =
+        ingest::run(&small_config(), &source, None, out.path(), &NoProgress).unwrap().summary;
     assert_eq!(summary.rows, 200);
     assert_eq!(summary.label_counts.anomaly, 100);
 }

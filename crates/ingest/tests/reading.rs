@@ -62,7 +62,7 @@ fn ingest_path(path: &Path, settings: &str) -> ingest::Result<Ingested> {
     let registry = Registry::parse("", Path::new("empty.toml")).unwrap();
     let source = ingest::resolve(&config, &registry, Path::new("unused"), &NoProgress)?;
     let out = tempfile::tempdir().unwrap();
-    let summary = ingest::run(&config, &source, out.path(), &NoProgress)?;
+    let summary = ingest::run(&config, &source, None, out.path(), &NoProgress)?.summary;
     let batch = common::read_parquet(&out.path().join(ingest::DATA_FILE)).unwrap();
     Ok(Ingested { summary, batch })
 }

@@ -83,7 +83,7 @@ fn registry() -> Registry {
 fn ingest(config: &IngestConfig, data_dir: &Path) -> (tempfile::TempDir, Source, DatasetSummary) {
     let out = tempfile::tempdir().unwrap();
     let source = ingest::resolve(config, &registry(), data_dir, &NoProgress).unwrap();
-    let summary = ingest::run(config, &source, out.path(), &NoProgress).unwrap();
+    let summary = ingest::run(config, &source, None, out.path(), &NoProgress).unwrap().summary;
     (out, source, summary)
 }
 
@@ -252,4 +252,93 @@ fn odds_files_ingest() {
         assert_eq!(summary.duplicate_rows, duplicates, "{dataset}");
         assert_eq!(summary.columns.len(), columns, "{dataset}");
     }
+}
+
+/// Resolves and ingests a configuration with a `test` file into a fresh directory.
+fn ingest_pair(
+    config: &IngestConfig,
+    data_dir: &Path,
+) -> (tempfile::TempDir, ingest::IngestOutput) {
+    let out = tempfile::tempdir().unwrap();
+    let registry = registry();
+    let source = ingest::resolve(config, &registry, data_dir, &NoProgress).unwrap();
+    let test_source = ingest::resolve_test(config, &registry, data_dir, &NoProgress).unwrap();
+    assert!(test_source.is_some());
+    let output =
+        ingest::run(config, &source, test_source.as_ref(), out.path(), &NoProgress).unwrap();
+    (out, output)
+}
+
+#[test]
+fn nsl_kdd_training_subset_with_test_file_ingests() {
+    let Some(data_dir) = shared_data() else { return };
+    let mut columns: Vec<String> = KDD_FEATURES.iter().map(|name| name.to_string()).collect();
+    columns.extend(["label".to_string(), "difficulty".to_string()]);
+    let mut config = IngestConfig::from_dataset(
+        "nsl-kdd-train-20-percent",
+        LabelRule::new("label", &[]).with_normal(&["normal"]),
+    );
+    config.header = false;
+    config.columns = Some(columns);
+    config.test = Some(ingest::TestFile {
+        dataset: Some("nsl-kdd-test".to_string()),
+        path: None,
+        sha256: None,
+        format: None,
+    });
+    let (out, output) = ingest_pair(&config, &data_dir);
+
+    let summary = &output.summary;
+    assert_eq!(summary.dataset.as_deref(), Some("nsl-kdd-train-20-percent"));
+    assert_eq!(summary.rows, 25_192);
+    assert_eq!(summary.label_counts, LabelCounts { normal: 13_449, anomaly: 11_743 });
+    let test_summary = output.test_summary.as_ref().unwrap();
+    assert_eq!(test_summary.dataset.as_deref(), Some("nsl-kdd-test"));
+    assert_eq!(test_summary.rows, 22_544);
+    assert_eq!(test_summary.label_counts, LabelCounts { normal: 9_711, anomaly: 12_833 });
+    assert_eq!(test_summary.columns.len(), 43);
+    let kinds = |summary: &DatasetSummary| -> Vec<String> {
+        summary.columns.iter().map(|column| column.kind.clone()).collect()
+    };
+    assert_eq!(kinds(test_summary), kinds(summary));
+    assert_eq!(kind_of(test_summary, "service"), "string");
+    assert_eq!(kind_of(test_summary, "duration"), "int");
+    assert_eq!(kind_of(test_summary, "serror_rate"), "float");
+
+    let data = common::read_parquet(&out.path().join(ingest::DATA_FILE)).unwrap();
+    let test = common::read_parquet(&out.path().join(ingest::TEST_DATA_FILE)).unwrap();
+    assert_eq!(data.schema(), test.schema());
+    assert_eq!(test.num_rows(), 22_544);
+    let row_ids = test.column(0).as_any().downcast_ref::<UInt64Array>().unwrap();
+    assert!(row_ids.values().iter().copied().eq(0..22_544));
+    let labels = test.column(1).as_any().downcast_ref::<UInt8Array>().unwrap();
+    assert_eq!(labels.values().iter().map(|&label| u64::from(label)).sum::<u64>(), 12_833);
+}
+
+#[test]
+fn kddcup99_with_corrected_test_file_ingests() {
+    let Some(data_dir) = shared_data() else { return };
+    let mut columns: Vec<String> = KDD_FEATURES.iter().map(|name| name.to_string()).collect();
+    columns.push("label".to_string());
+    let mut config = IngestConfig::from_dataset(
+        "kddcup99-10-percent",
+        LabelRule::new("label", &[]).with_normal(&["normal."]),
+    );
+    config.header = false;
+    config.columns = Some(columns);
+    config.test = Some(ingest::TestFile {
+        dataset: Some("kddcup99-corrected".to_string()),
+        path: None,
+        sha256: None,
+        format: None,
+    });
+    let (_out, output) = ingest_pair(&config, &data_dir);
+
+    assert_eq!(output.summary.rows, 494_021);
+    let test_summary = output.test_summary.as_ref().unwrap();
+    assert_eq!(test_summary.rows, 311_029);
+    assert_eq!(test_summary.label_counts, LabelCounts { normal: 60_593, anomaly: 250_436 });
+    // Attack types that the training subset lacks, such as `mscan.`, are anomalies too.
+    assert!(test_summary.label_values.contains_key("mscan."));
+    assert!(!output.summary.label_values.contains_key("mscan."));
 }

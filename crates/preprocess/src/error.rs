@@ -1,4 +1,4 @@
-//! Error type of the preprocess stage.
+//! Error type of the preprocess stage. Reads and writes no files.
 
 use std::path::PathBuf;
 
@@ -31,8 +31,9 @@ pub enum Error {
         /// The columns that exist.
         available: String,
     },
-    /// A text column would be used as a feature.
-    #[error("{}: column `{column}` has type {data_type}, but features must be numeric; add it to `drop` in the preprocess stage", path.display())]
+    /// A column that must contain numbers contains something else, or a feature column has a
+    /// type that is neither numbers nor text.
+    #[error("{}: column `{column}` has type {data_type}, which is neither numbers nor text as features need; add it to `drop` in the preprocess stage", path.display())]
     NonNumericColumn {
         /// The ingested table.
         path: PathBuf,
@@ -40,6 +41,34 @@ pub enum Error {
         column: String,
         /// Its Arrow type.
         data_type: String,
+    },
+    /// A table lacks a column that the transform or the training table has.
+    #[error("{}: no column `{column}`, which the transform needs; ingest the file with the same columns as the training data", path.display())]
+    MissingColumn {
+        /// The table read.
+        path: PathBuf,
+        /// The missing column.
+        column: String,
+    },
+    /// Two output columns would get the same name.
+    #[error(
+        "the encoding of column `{column}` writes a feature named `{name}`, which another feature already has; rename one of the columns, or drop one"
+    )]
+    DuplicateFeature {
+        /// The repeated output column name.
+        name: String,
+        /// The input column whose output repeats it.
+        column: String,
+    },
+    /// A table's feature columns differ from those the transform was fitted on.
+    #[error("{}: the table's feature columns ({found}) differ from the transform's ({expected}); transform a table with the columns and column types the transform was fitted on", path.display())]
+    TransformMismatch {
+        /// The table read.
+        path: PathBuf,
+        /// The transform's input columns.
+        expected: String,
+        /// The table's feature columns.
+        found: String,
     },
     /// Every column was dropped.
     #[error("{}: no feature columns are left after dropping; keep at least one column", path.display())]

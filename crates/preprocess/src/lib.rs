@@ -1,31 +1,46 @@
 //! The preprocess stage: splits an ingested table and fits a transform on its training split.
 //!
-//! Reads `data.parquet` from an ingest stage. Writes `train.parquet`, `validation.parquet` and
-//! `test.parquet` (feature tables of Float32 columns), `transform.json` (the fitted
-//! [`Transform`]) and `preprocess.json` (a [`common::PreprocessSummary`]).
+//! Reads `data.parquet`, and `test.parquet` when there is one, from an ingest stage. Writes
+//! `train.parquet`, `validation.parquet` and `test.parquet` (feature tables of Float32
+//! columns), `transform.json` (the fitted [`Transform`]) and `preprocess.json` (a
+//! [`common::PreprocessSummary`]).
 //!
-//! Everything fitted (medians, means, standard deviations) comes from the training rows only;
-//! validation and test rows are transformed with those values and never influence them.
+//! Without `test.parquet`, the three splits are cut from `data.parquet`. With it, the test
+//! split is every row of `test.parquet`, and train and validation are cut from `data.parquet`.
+//!
+//! Everything fitted (medians, means, standard deviations, the kept categories) comes from
+//! the training rows only. Validation and test rows are transformed with those values and
+//! never influence them.
 
+mod categorical;
 mod config;
 mod error;
 mod split;
+mod table;
 mod transform;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use arrow::array::{Array, Float64Array, RecordBatch, UInt8Array};
-use arrow::datatypes::DataType;
+use arrow::array::RecordBatch;
 use common::{LABEL, LabelCounts, PreprocessSummary, ROW_ID};
 
-pub use config::{PreprocessConfig, Scaling, SplitFractions};
+pub use categorical::{MISSING_CATEGORY, OTHER_CATEGORY, OneHotTransform, OrdinalTransform};
+pub use config::{DEFAULT_MAX_CATEGORIES, Encoding, PreprocessConfig, Scaling, SplitFractions};
 pub use error::{Error, Result};
-pub use split::Splits;
-pub use transform::{FeatureTransform, Transform};
+pub use split::{Splits, TEST_FILE_SUFFIX};
+pub use table::{ColumnValues, FeatureColumn, InputColumn, InputTable};
+pub use transform::{FeatureTransform, NumericTransform, Transform};
 
 /// Version of the stage implementation; bump it when its outputs change for the same inputs.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+
+/// File name of the ingested table in an ingest stage's directory.
+pub const DATA_FILE: &str = "data.parquet";
+
+/// File name of the ingested test file in an ingest stage's directory, present only when the
+/// ingest stage read a separate test file.
+pub const TEST_DATA_FILE: &str = "test.parquet";
 
 /// Splits the ingested table in `ingest_dir`, fits the transform on the training split and
 /// writes the three feature tables, `transform.json` and `preprocess.json` into `out_dir`.
@@ -36,32 +51,21 @@ pub fn run(
     out_dir: &Path,
 ) -> Result<PreprocessSummary> {
     config.validate()?;
-    let data_path = ingest_dir.join("data.parquet");
+    let data_path = ingest_dir.join(DATA_FILE);
     let batch = common::read_parquet(&data_path)?;
     let features = select_features(config, &batch, &data_path)?;
-
-    let labels = common::table::typed_column::<UInt8Array>(&batch, LABEL, "UInt8", &data_path)?
-        .values()
-        .to_vec();
-    let splits = match &config.time_column {
-        Some(column) => {
-            let times = numeric_column(&batch, column, &data_path)?;
-            Splits::by_time(&times, &config.split, column)?
-        }
-        None => Splits::random(&labels, &config.split, config.stratify, seed),
+    let data = InputTable::from_batch(&batch, &features, &data_path)?;
+    let test_path = ingest_dir.join(TEST_DATA_FILE);
+    let test = match test_path.exists() {
+        true => Some(InputTable::read(&test_path, &features)?),
+        false => None,
     };
-    splits.check_classes(&labels)?;
 
-    let columns: Vec<(String, Vec<Option<f64>>)> = features
-        .iter()
-        .map(|name| Ok((name.clone(), numeric_column(&batch, name, &data_path)?)))
-        .collect::<Result<_>>()?;
-    let row_ids = common::table::typed_column::<arrow::array::UInt64Array>(
-        &batch, ROW_ID, "UInt64", &data_path,
-    )?
-    .values()
-    .to_vec();
-    let transform = Transform::fit(config, &columns, &splits.train, &row_ids)?;
+    let splits = split_rows(config, seed, &batch, &data, test.as_ref())?;
+    let test_table = test.as_ref().unwrap_or(&data);
+    splits.check_classes(&data.labels, &test_table.labels)?;
+
+    let transform = Transform::fit(config, &data, &splits.train)?;
 
     let mut summary = PreprocessSummary {
         features: transform.feature_names(),
@@ -70,11 +74,16 @@ pub fn run(
         splits: BTreeMap::new(),
         imputed: BTreeMap::new(),
     };
-    for (name, rows) in splits.named() {
-        let (table, imputed) = transform.apply(&columns, rows, &row_ids, &labels)?;
-        table.write(&out_dir.join(format!("{name}.parquet")))?;
-        let positives = table.positives() as u64;
-        let counts = LabelCounts { normal: table.rows() as u64 - positives, anomaly: positives };
+    let parts = [
+        ("train", &data, &splits.train),
+        ("validation", &data, &splits.validation),
+        ("test", test_table, &splits.test),
+    ];
+    for (name, table, rows) in parts {
+        let (features, imputed) = transform.apply(table, rows)?;
+        features.write(&out_dir.join(format!("{name}.parquet")))?;
+        let positives = features.positives() as u64;
+        let counts = LabelCounts { normal: features.rows() as u64 - positives, anomaly: positives };
         summary.splits.insert(name.to_string(), counts);
         summary.imputed.insert(name.to_string(), imputed);
     }
@@ -84,13 +93,56 @@ pub fn run(
     Ok(summary)
 }
 
+/// Splits the rows: all three splits from `data`, or train and validation from `data` and the
+/// test split from `test`.
+fn split_rows(
+    config: &PreprocessConfig,
+    seed: u64,
+    batch: &RecordBatch,
+    data: &InputTable,
+    test: Option<&InputTable>,
+) -> Result<Splits> {
+    let fractions = match test {
+        Some(_) => {
+            if config.split.test > 0.0 {
+                tracing::warn!(
+                    test_fraction = config.split.test,
+                    "the ingest stage has a test file, so `split.test` is ignored and the main \
+                     file is split into train and validation only"
+                );
+            }
+            Splits::train_validation_fractions(&config.split)
+        }
+        None if config.split.test == 0.0 => {
+            return Err(Error::InvalidConfig {
+                key: "split",
+                problem: "the test fraction is 0, which leaves no test rows; set a test \
+                          fraction, or give the ingest stage a `test` file"
+                    .into(),
+            });
+        }
+        None => config.split,
+    };
+    let splits = match &config.time_column {
+        Some(column) => {
+            let times = table::numeric_column(batch, column, &data.path)?;
+            Splits::by_time(&times, &fractions, column)?
+        }
+        None => Splits::random(&data.labels, &fractions, config.stratify, seed),
+    };
+    Ok(match test {
+        Some(test) => splits.with_test_file(test.rows()),
+        None => splits,
+    })
+}
+
 /// Returns the feature columns in table order: every column but the reserved ones and the
-/// dropped ones. Text columns that are not dropped are an error.
+/// dropped ones. Text columns and the columns listed in `categorical` are categorical.
 fn select_features(
     config: &PreprocessConfig,
     batch: &RecordBatch,
     path: &Path,
-) -> Result<Vec<String>> {
+) -> Result<Vec<FeatureColumn>> {
     let schema = batch.schema();
     let available: Vec<&str> = schema
         .fields()
@@ -98,7 +150,9 @@ fn select_features(
         .map(|f| f.name().as_str())
         .filter(|name| *name != ROW_ID && *name != LABEL)
         .collect();
-    for (key, names) in [("drop", &config.drop), ("log1p", &config.log1p)] {
+    let keys =
+        [("drop", &config.drop), ("log1p", &config.log1p), ("categorical", &config.categorical)];
+    for (key, names) in keys {
         for name in names {
             if !available.contains(&name.as_str()) {
                 return Err(Error::UnknownColumn {
@@ -125,34 +179,30 @@ fn select_features(
         if name == ROW_ID || name == LABEL || config.drop.contains(name) {
             continue;
         }
-        if !matches!(field.data_type(), DataType::Float64 | DataType::Float32 | DataType::Int64) {
+        let categorical = if table::is_text(field.data_type()) {
+            if config.log1p.contains(name) {
+                return Err(Error::InvalidConfig {
+                    key: "log1p",
+                    problem: format!(
+                        "column `{name}` holds text, which is encoded as categories; remove it \
+                         from `log1p`"
+                    ),
+                });
+            }
+            true
+        } else if field.data_type().is_numeric() {
+            config.categorical.contains(name)
+        } else {
             return Err(Error::NonNumericColumn {
                 path: path.to_path_buf(),
                 column: name.clone(),
                 data_type: field.data_type().to_string(),
             });
-        }
-        features.push(name.clone());
+        };
+        features.push(FeatureColumn { name: name.clone(), categorical });
     }
     if features.is_empty() {
         return Err(Error::NoFeatures { path: path.to_path_buf() });
     }
     Ok(features)
-}
-
-/// Reads a numeric column as optional f64 values (None for nulls).
-fn numeric_column(batch: &RecordBatch, name: &str, path: &Path) -> Result<Vec<Option<f64>>> {
-    let column = batch.column_by_name(name).ok_or_else(|| Error::UnknownColumn {
-        key: "column",
-        column: name.to_string(),
-        available: String::new(),
-    })?;
-    let column =
-        arrow::compute::cast(column, &DataType::Float64).map_err(|_| Error::NonNumericColumn {
-            path: path.to_path_buf(),
-            column: name.to_string(),
-            data_type: column.data_type().to_string(),
-        })?;
-    let column = column.as_any().downcast_ref::<Float64Array>().expect("cast to Float64");
-    Ok(column.iter().collect())
 }

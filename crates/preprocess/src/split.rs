@@ -1,4 +1,6 @@
-//! Seeded train, validation and test splits: stratified, plain random, or by time.
+//! Seeded train, validation and test splits: stratified, plain random, or by time, of one
+//! table, or of a training table into train and validation beside a separate test table.
+//! Reads and writes no files.
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -9,15 +11,20 @@ use crate::{Error, Result, SplitFractions};
 /// Row indices of the three splits, each sorted ascending.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Splits {
-    /// How the rows were split: `stratified`, `random` or `time:<column>`.
+    /// The split method: `stratified`, `random` or `time:<column>`, followed by `+test-file`
+    /// when the test rows are a separate table.
     pub method: String,
     /// Training rows.
     pub train: Vec<usize>,
     /// Validation rows.
     pub validation: Vec<usize>,
-    /// Test rows.
+    /// Test rows: row indices of the same table, or of the test table when `method` ends in
+    /// `+test-file`.
     pub test: Vec<usize>,
 }
+
+/// The suffix of [`Splits::method`] when the test rows come from a separate test table.
+pub const TEST_FILE_SUFFIX: &str = "+test-file";
 
 impl Splits {
     /// Splits rows at random from `seed`; when `stratify` is set, each class is split
@@ -76,14 +83,38 @@ impl Splits {
         Ok(splits)
     }
 
+    /// Returns the fractions that split a training table into train and validation in the
+    /// ratio `train : validation`, for use with a separate test table.
+    pub fn train_validation_fractions(fractions: &SplitFractions) -> SplitFractions {
+        let sum = fractions.train + fractions.validation;
+        SplitFractions {
+            train: fractions.train / sum,
+            validation: fractions.validation / sum,
+            test: 0.0,
+        }
+    }
+
+    /// Takes every one of `rows` rows of a separate test table as the test split. The split of
+    /// the training table must have been made with
+    /// [`train_validation_fractions`](Self::train_validation_fractions), so that its own test
+    /// split is empty.
+    pub fn with_test_file(mut self, rows: usize) -> Splits {
+        debug_assert!(self.test.is_empty(), "the training table has test rows of its own");
+        self.test = (0..rows).collect();
+        self.method.push_str(TEST_FILE_SUFFIX);
+        self
+    }
+
     /// Returns the splits with their names, in reporting order.
     pub fn named(&self) -> [(&'static str, &[usize]); 3] {
         [("train", &self.train), ("validation", &self.validation), ("test", &self.test)]
     }
 
-    /// Returns an error if any split lacks normal rows or anomalies.
-    pub fn check_classes(&self, labels: &[u8]) -> Result<()> {
+    /// Returns an error if any split lacks normal rows or anomalies. `test_labels` are the
+    /// labels of the table that the test rows index: `labels` itself, or the test table's.
+    pub fn check_classes(&self, labels: &[u8], test_labels: &[u8]) -> Result<()> {
         for (name, rows) in self.named() {
+            let labels = if name == "test" { test_labels } else { labels };
             let anomalies = rows.iter().filter(|&&i| labels[i] != 0).count();
             let normal = rows.len() - anomalies;
             if anomalies == 0 || normal == 0 {
@@ -101,8 +132,13 @@ impl Splits {
 }
 
 /// Returns how many of `n` rows go to training and to validation; the rest are test rows.
+/// With a test fraction of 0, every row that is not a training row is a validation row, so
+/// rounding leaves no test rows.
 fn cut_points(n: usize, fractions: &SplitFractions) -> (usize, usize) {
-    let train = (n as f64 * fractions.train).round() as usize;
+    let train = ((n as f64 * fractions.train).round() as usize).min(n);
+    if fractions.test == 0.0 {
+        return (train, n - train);
+    }
     let validation = ((n as f64 * fractions.validation).round() as usize).min(n - train);
     (train, validation)
 }
@@ -159,7 +195,45 @@ mod tests {
     fn split_without_anomalies_is_rejected() {
         let labels = vec![0u8; 50];
         let splits = Splits::random(&labels, &SplitFractions::default(), true, 1);
-        let error = splits.check_classes(&labels).unwrap_err().to_string();
+        let error = splits.check_classes(&labels, &labels).unwrap_err().to_string();
         assert!(error.contains("train split has 0 anomalies"), "{error}");
+    }
+
+    #[test]
+    fn test_file_split_divides_training_rows_in_ratio() {
+        let labels = labels();
+        let fractions = Splits::train_validation_fractions(&SplitFractions::default());
+        // 0.6 / 0.8 is 0.7499999999999999 in f64.
+        assert!((fractions.train - 0.75).abs() < 1e-12, "{fractions:?}");
+        assert!((fractions.validation - 0.25).abs() < 1e-12, "{fractions:?}");
+        assert_eq!(fractions.test, 0.0);
+        let splits = Splits::random(&labels, &fractions, true, 9).with_test_file(30);
+        assert_eq!(splits.method, "stratified+test-file");
+        // 900 normal rows: 675 and 225; 100 anomalies: 75 and 25.
+        assert_eq!(splits.train.len(), 750);
+        assert_eq!(splits.validation.len(), 250);
+        assert_eq!(splits.test, (0..30).collect::<Vec<_>>());
+        let positives = splits.validation.iter().filter(|&&i| labels[i] == 1).count();
+        assert_eq!(positives, 25);
+    }
+
+    #[test]
+    fn test_file_split_leaves_no_rounding_remainder() {
+        // 7 rows at 1/3 : 2/3 give 2.33 and 4.67 rows, which round to 2 and 5.
+        let fractions = SplitFractions { train: 0.2, validation: 0.4, test: 0.4 };
+        let fractions = Splits::train_validation_fractions(&fractions);
+        let splits = Splits::random(&[0; 7], &fractions, false, 1);
+        assert_eq!((splits.train.len(), splits.validation.len()), (2, 5));
+        assert!(splits.test.is_empty());
+    }
+
+    #[test]
+    fn test_file_classes_are_checked_on_test_labels() {
+        let labels = labels();
+        let fractions = Splits::train_validation_fractions(&SplitFractions::default());
+        let splits = Splits::random(&labels, &fractions, true, 2).with_test_file(3);
+        splits.check_classes(&labels, &[0, 1, 0]).unwrap();
+        let error = splits.check_classes(&labels, &[0, 0, 0]).unwrap_err().to_string();
+        assert!(error.contains("test split has 0 anomalies and 3 normal rows"), "{error}");
     }
 }
