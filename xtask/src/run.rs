@@ -169,6 +169,8 @@ pub struct Plan<'a> {
     cache: Cache,
     instances: Vec<Instance>,
     sources: BTreeMap<usize, ingest::Source>,
+    test_sources: BTreeMap<usize, ingest::Source>,
+    data_hashes: BTreeMap<usize, String>,
     keys: Vec<Option<KeyRecord>>,
     forced: BTreeSet<usize>,
     /// The plan of every instance.
@@ -203,11 +205,31 @@ pub fn plan<'a>(
     }
 
     let mut sources = BTreeMap::new();
+    let mut test_sources = BTreeMap::new();
+    let mut data_hashes = BTreeMap::new();
     for (index, instance) in instances.iter().enumerate() {
-        if let StageParams::Ingest(config) = &instance.params
-            && let Some(source) = resolve_source(&cache, config, &instance.id, options, download)?
-        {
-            sources.insert(index, source);
+        let StageParams::Ingest(config) = &instance.params else { continue };
+        let main = resolve_source(&cache, config, &instance.id, options, download)?;
+        let test = match config.test_file_config() {
+            Some(test_config) => {
+                resolve_source(&cache, &test_config, &instance.id, options, download)?
+            }
+            None => None,
+        };
+        // The key covers both files; it is unknown until every file it names is resolved.
+        let hash = match (&main, &test, config.test.is_some()) {
+            (Some(main), None, false) => Some(main.sha256.clone()),
+            (Some(main), Some(test), true) => Some(format!("{}+{}", main.sha256, test.sha256)),
+            _ => None,
+        };
+        if let Some(hash) = hash {
+            data_hashes.insert(index, hash);
+        }
+        if let Some(main) = main {
+            sources.insert(index, main);
+        }
+        if let Some(test) = test {
+            test_sources.insert(index, test);
         }
     }
 
@@ -219,8 +241,7 @@ pub fn plan<'a>(
         {
             forced.insert(index);
         }
-        let record =
-            key_record(instance, &instances, &keys, sources.get(&index).map(|s| s.sha256.clone()));
+        let record = key_record(instance, &instances, &keys, data_hashes.get(&index).cloned());
         keys.push(record);
     }
 
@@ -254,7 +275,18 @@ pub fn plan<'a>(
             key: record.map(|r| r.key.clone()),
         });
     }
-    Ok(Plan { experiment, options, cache, instances, sources, keys, forced, planned })
+    Ok(Plan {
+        experiment,
+        options,
+        cache,
+        instances,
+        sources,
+        test_sources,
+        data_hashes,
+        keys,
+        forced,
+        planned,
+    })
 }
 
 /// Returns the version constant of a stage kind's implementation.
@@ -569,11 +601,7 @@ impl Plan<'_> {
         }
         let record = match &self.keys[index] {
             Some(record) if record.inputs == input_keys => record.clone(),
-            _ => make_record(
-                instance,
-                input_keys,
-                self.sources.get(&index).map(|s| s.sha256.clone()),
-            ),
+            _ => make_record(instance, input_keys, self.data_hashes.get(&index).cloned()),
         };
         let key = record.key.clone();
 
@@ -647,10 +675,20 @@ impl Plan<'_> {
                 let source = self.sources.get(&index).ok_or_else(|| {
                     (ExitClass::Data, anyhow::anyhow!("the data file was not resolved"))
                 })?;
-                let summary = ingest::run(config, source, None, out, progress)
-                    .map_err(|e| (ExitClass::Data, e.into()))?
-                    .summary;
+                let test_source = self.test_sources.get(&index);
+                if config.test.is_some() && test_source.is_none() {
+                    return Err((
+                        ExitClass::Data,
+                        anyhow::anyhow!("the test file was not resolved"),
+                    ));
+                }
+                let output = ingest::run(config, source, test_source, out, progress)
+                    .map_err(|e| (ExitClass::Data, e.into()))?;
+                let summary = output.summary;
                 rows.insert("data".to_string(), summary.rows);
+                if let Some(test) = &output.test_summary {
+                    rows.insert("test".to_string(), test.rows);
+                }
                 format!(
                     "{} rows, {} columns, {} anomalies",
                     summary.rows,
