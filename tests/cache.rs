@@ -333,3 +333,46 @@ fn failing_trial_does_not_stop_the_sweep() {
     let html = fs::read_to_string(report).unwrap();
     assert!(html.contains("diverged"), "the report lists the failed trials with their reason");
 }
+
+/// Returns, for every stage of a run, the blake3 hashes of its weights, scores and metrics.
+fn output_hashes(summary: &serde_json::Value) -> BTreeMap<String, BTreeMap<String, String>> {
+    let run_dir = PathBuf::from(summary["run_dir"].as_str().unwrap());
+    let mut hashes = BTreeMap::new();
+    for (stage, _) in statuses(summary) {
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&fs::read(run_dir.join(&stage).join("manifest.json")).unwrap())
+                .unwrap();
+        let files: BTreeMap<String, String> = manifest["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| {
+                let path = f["path"].as_str().unwrap();
+                [
+                    "model.safetensors",
+                    "metrics.json",
+                    "scores.parquet",
+                    "train.parquet",
+                    "transform.json",
+                ]
+                .contains(&path)
+            })
+            .map(|f| {
+                (f["path"].as_str().unwrap().to_string(), f["blake3"].as_str().unwrap().to_string())
+            })
+            .collect();
+        hashes.insert(stage, files);
+    }
+    hashes
+}
+
+#[test]
+fn parallel_and_serial_runs_are_identical() {
+    let Some(data) = shared_data() else { return };
+    let serial = Workspace::new(data.clone());
+    let parallel = Workspace::new(data);
+    let serial = output_hashes(&serial.run_ok(&["--jobs", "1"]));
+    let parallel = output_hashes(&parallel.run_ok(&["--jobs", "2"]));
+    assert!(serial.values().any(|files| files.contains_key("model.safetensors")));
+    assert_eq!(serial, parallel);
+}

@@ -1,0 +1,89 @@
+//! Leakage guard: rows outside the training split must have no influence on anything fitted.
+//!
+//! The test writes an ingested table, preprocesses it, then changes one value of a
+//! validation row and one of a test row to an extreme and preprocesses again. The fitted
+//! transform and the training split must come out byte for byte the same.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Float64Array, RecordBatch, UInt8Array, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use common::FeatureTable;
+use preprocess::PreprocessConfig;
+
+const ROWS: usize = 400;
+
+fn write_table(dir: &Path, amounts: &[f64]) {
+    let schema = Schema::new(vec![
+        Field::new(common::ROW_ID, DataType::UInt64, false),
+        Field::new(common::LABEL, DataType::UInt8, false),
+        Field::new("amount", DataType::Float64, true),
+        Field::new("v1", DataType::Float64, true),
+    ]);
+    let row_ids: Vec<u64> = (0..ROWS as u64).collect();
+    let labels: Vec<u8> = (0..ROWS).map(|i| u8::from(i % 10 == 0)).collect();
+    let v1: Vec<Option<f64>> =
+        (0..ROWS).map(|i| if i % 37 == 5 { None } else { Some((i % 13) as f64 - 6.0) }).collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(UInt64Array::from(row_ids)),
+            Arc::new(UInt8Array::from(labels)),
+            Arc::new(Float64Array::from(amounts.to_vec())),
+            Arc::new(Float64Array::from(v1)),
+        ],
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    common::write_parquet(&dir.join("data.parquet"), &batch).unwrap();
+}
+
+fn preprocess(work: &Path, name: &str, amounts: &[f64]) -> std::path::PathBuf {
+    let ingest_dir = work.join(format!("{name}-ingest"));
+    let out_dir = work.join(format!("{name}-out"));
+    write_table(&ingest_dir, amounts);
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let config = PreprocessConfig { log1p: vec!["amount".into()], ..PreprocessConfig::default() };
+    preprocess::run(&config, 7, &ingest_dir, &out_dir).unwrap();
+    out_dir
+}
+
+#[test]
+fn held_out_rows_do_not_change_the_fit() {
+    let work = tempfile::tempdir().unwrap();
+    let amounts: Vec<f64> = (0..ROWS).map(|i| (i * 7 % 101) as f64).collect();
+    let original = preprocess(work.path(), "original", &amounts);
+
+    let validation = FeatureTable::read(&original.join("validation.parquet")).unwrap();
+    let test = FeatureTable::read(&original.join("test.parquet")).unwrap();
+    let mut changed = amounts.clone();
+    changed[validation.row_ids[0] as usize] = 1e12;
+    changed[test.row_ids[0] as usize] = 1e12;
+    let altered = preprocess(work.path(), "altered", &changed);
+
+    for file in ["transform.json", "train.parquet"] {
+        let before = std::fs::read(original.join(file)).unwrap();
+        let after = std::fs::read(altered.join(file)).unwrap();
+        assert!(before == after, "{file} changed when only held-out rows changed");
+    }
+    // The altered rows themselves are transformed with the unchanged fit.
+    let altered_test = FeatureTable::read(&altered.join("test.parquet")).unwrap();
+    assert_eq!(altered_test.row_ids, test.row_ids);
+    assert!(altered_test.row(0)[0] > test.row(0)[0]);
+}
+
+#[test]
+fn training_rows_do_change_the_fit() {
+    let work = tempfile::tempdir().unwrap();
+    let amounts: Vec<f64> = (0..ROWS).map(|i| (i * 7 % 101) as f64).collect();
+    let original = preprocess(work.path(), "original", &amounts);
+
+    let train = FeatureTable::read(&original.join("train.parquet")).unwrap();
+    let mut changed = amounts.clone();
+    changed[train.row_ids[0] as usize] = 1e12;
+    let altered = preprocess(work.path(), "altered", &changed);
+    let before = std::fs::read(original.join("transform.json")).unwrap();
+    let after = std::fs::read(altered.join("transform.json")).unwrap();
+    assert_ne!(before, after, "the check above could not fail if training rows had no effect");
+}
