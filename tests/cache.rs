@@ -376,3 +376,24 @@ fn parallel_and_serial_runs_are_identical() {
     assert!(serial.values().any(|files| files.contains_key("model.safetensors")));
     assert_eq!(serial, parallel);
 }
+
+#[test]
+fn out_of_range_trial_fails_alone() {
+    let Some(data) = shared_data() else { return };
+    let workspace = Workspace::new(data);
+    workspace.edit_config("\"autoencoder.epochs\" = [30, 60]", "\"autoencoder.epochs\" = [30, 0]");
+    let output = workspace.run(&[]);
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let trials = summary["trials"].as_array().unwrap();
+    let failed: Vec<&str> = trials
+        .iter()
+        .filter(|t| t["status"] == "failed")
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["autoencoder#2", "autoencoder#4"]);
+    let error =
+        trials.iter().find(|t| t["name"] == "autoencoder#2").unwrap()["error"].as_str().unwrap();
+    assert!(error.contains("epochs"), "{error}");
+    assert_eq!(trials.iter().filter(|t| t["status"] == "ok").count(), 10);
+}

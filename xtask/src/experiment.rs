@@ -373,6 +373,28 @@ pub fn stage_params(
     kind: StageKind,
     table: Spanned<DeTable<'static>>,
 ) -> Result<StageParams, (Range<usize>, String)> {
+    let span = table.span();
+    let params = parse_stage_params(kind, table)?;
+    validate_params(name, &params).map_err(|message| (span, message))?;
+    Ok(params)
+}
+
+/// Checks value ranges that the types alone do not, such as a positive learning rate.
+pub fn validate_params(name: &str, params: &StageParams) -> Result<(), String> {
+    let result = match params {
+        StageParams::Train(config) => config.validate().map_err(|e| e.to_string()),
+        StageParams::Preprocess(config) => config.validate().map_err(|e| e.to_string()),
+        _ => Ok(()),
+    };
+    result.map_err(|e| format!("stage `{name}`: {e}"))
+}
+
+/// Deserialises the parameter table of a stage of `kind`; errors carry the span of the
+/// offending text.
+pub fn parse_stage_params(
+    kind: StageKind,
+    table: Spanned<DeTable<'static>>,
+) -> Result<StageParams, (Range<usize>, String)> {
     fn parse<T: DeserializeOwned>(
         table: Spanned<DeTable<'static>>,
     ) -> Result<T, (Range<usize>, String)> {
@@ -380,21 +402,13 @@ pub fn stage_params(
         T::deserialize(toml::de::Deserializer::from(table))
             .map_err(|e| (e.span().unwrap_or(span), e.message().trim().to_string()))
     }
-    let span = table.span();
-    let params = match kind {
+    Ok(match kind {
         StageKind::Ingest => StageParams::Ingest(parse(table)?),
         StageKind::Preprocess => StageParams::Preprocess(parse(table)?),
         StageKind::Train => StageParams::Train(parse(table)?),
         StageKind::Evaluate => StageParams::Evaluate(parse(table)?),
         StageKind::Report => StageParams::Report(parse(table)?),
-    };
-    let invalid = |e: &dyn std::fmt::Display| (span.clone(), format!("stage `{name}`: {e}"));
-    match &params {
-        StageParams::Train(config) => config.validate().map_err(|e| invalid(&e))?,
-        StageParams::Preprocess(config) => config.validate().map_err(|e| invalid(&e))?,
-        _ => {}
-    }
-    Ok(params)
+    })
 }
 
 /// Returns the kinds of stage a stage of `kind` takes as inputs, and how many.

@@ -80,9 +80,9 @@ pub struct Planned {
     pub name: String,
     /// Kind of stage.
     pub kind: StageKind,
-    /// `cached` or `run`.
+    /// `cached`, `run`, or `fail` for parameters out of range.
     pub action: &'static str,
-    /// The reason it runs, for `run`.
+    /// The reason it runs or fails.
     pub reason: Option<String>,
     /// Its key, when known before running.
     pub key: Option<String>,
@@ -249,6 +249,7 @@ pub fn plan<'a>(
     for (index, instance) in instances.iter().enumerate() {
         let record = keys[index].as_ref();
         let (action, reason) = match record {
+            _ if instance.invalid.is_some() => ("fail", instance.invalid.clone()),
             None => ("run", Some("its data file is not downloaded yet".to_string())),
             Some(_) if forced.contains(&index) => ("run", Some("forced".to_string())),
             Some(record) => match cache.lookup(&record.key) {
@@ -592,6 +593,9 @@ impl Plan<'_> {
             source,
         };
         let other = |e: anyhow::Error| fail(ExitClass::Other, e);
+        if let Some(invalid) = &instance.invalid {
+            return Err(fail(ExitClass::Config, anyhow::anyhow!("invalid parameters: {invalid}")));
+        }
 
         // Inputs are known now, so the key is too, even where the plan could not know it.
         let mut input_keys: BTreeMap<String, String> =

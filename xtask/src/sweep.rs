@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::experiment::{Experiment, Stage, StageParams, stage_params};
+use crate::experiment::{Experiment, Stage, StageParams, parse_stage_params, validate_params};
 
 /// An error with the span of the text it concerns.
 type SpanError = (Range<usize>, String);
@@ -57,8 +57,10 @@ pub struct Parameter {
     pub stage: String,
     /// Keys below the stage's table.
     pub keys: Vec<String>,
-    /// Span of the parameter in the file.
+    /// Span of the parameter's name in the file.
     pub span: Range<usize>,
+    /// Span of its values in the file.
+    pub values_span: Range<usize>,
     /// Its values.
     pub domain: Domain,
 }
@@ -315,7 +317,7 @@ fn parameter(
             ));
         }
     };
-    Ok(Parameter { path, stage, keys, span, domain })
+    Ok(Parameter { path, stage, keys, span, values_span: value_span, domain })
 }
 
 /// One instance of a stage in the expanded experiment.
@@ -331,6 +333,8 @@ pub struct Instance {
     pub inputs: Vec<usize>,
     /// Swept values of this instance and of every instance upstream, by dotted path.
     pub varied: BTreeMap<String, serde_json::Value>,
+    /// Why this instance's swept parameters are out of range; it fails when it would run.
+    pub invalid: Option<String>,
 }
 
 impl Instance {
@@ -350,13 +354,14 @@ pub fn expand(experiment: &Experiment) -> Result<Vec<Instance>, SpanError> {
         if stage.params.kind() == StageKind::Report {
             let inputs: Vec<usize> =
                 stage.inputs.iter().flat_map(|input| by_stage[input.as_str()].clone()).collect();
-            let (params, varied) = variants.into_iter().next().expect("a report has one variant");
+            let variant = variants.into_iter().next().expect("a report has one variant");
             created.push(Instance {
                 id: String::new(),
                 stage: stage.name.clone(),
-                params,
+                params: variant.params,
                 inputs,
-                varied,
+                varied: variant.varied,
+                invalid: variant.invalid,
             });
         } else {
             let upstream: Vec<Option<usize>> = match stage.inputs.first() {
@@ -364,15 +369,16 @@ pub fn expand(experiment: &Experiment) -> Result<Vec<Instance>, SpanError> {
                 None => vec![None],
             };
             for input in upstream {
-                for (params, own) in &variants {
+                for variant in &variants {
                     let mut varied = input.map(|i| instances[i].varied.clone()).unwrap_or_default();
-                    varied.extend(own.clone());
+                    varied.extend(variant.varied.clone());
                     created.push(Instance {
                         id: String::new(),
                         stage: stage.name.clone(),
-                        params: params.clone(),
+                        params: variant.params.clone(),
                         inputs: input.into_iter().collect(),
                         varied,
+                        invalid: variant.invalid.clone(),
                     });
                 }
             }
@@ -390,14 +396,17 @@ pub fn expand(experiment: &Experiment) -> Result<Vec<Instance>, SpanError> {
     Ok(instances)
 }
 
-/// Swept values by dotted path.
-pub type Varied = BTreeMap<String, serde_json::Value>;
+/// One parameter set of a stage.
+struct Variant {
+    params: StageParams,
+    /// Swept values by dotted path.
+    varied: BTreeMap<String, serde_json::Value>,
+    /// Why the parameters are out of range, if they are.
+    invalid: Option<String>,
+}
 
 /// Returns the parameter variants of one stage with their swept values.
-fn variants(
-    experiment: &Experiment,
-    stage: &Stage,
-) -> Result<Vec<(StageParams, Varied)>, SpanError> {
+fn variants(experiment: &Experiment, stage: &Stage) -> Result<Vec<Variant>, SpanError> {
     let swept: Vec<&Parameter> = experiment
         .sweep
         .iter()
@@ -405,7 +414,11 @@ fn variants(
         .filter(|p| p.stage == stage.name)
         .collect();
     if swept.is_empty() {
-        return Ok(vec![(stage.params.clone(), BTreeMap::new())]);
+        return Ok(vec![Variant {
+            params: stage.params.clone(),
+            varied: BTreeMap::new(),
+            invalid: None,
+        }]);
     }
     let sweep = experiment.sweep.as_ref().expect("parameters come from a sweep");
 
@@ -454,9 +467,9 @@ fn variants(
                 .map_err(|message| (parameter.span.clone(), message))?;
         }
         let params =
-            stage_params(&stage.name, stage.params.kind(), table).map_err(|(span, message)| {
+            parse_stage_params(stage.params.kind(), table).map_err(|(span, message)| {
                 // Name the swept parameter when the rejected value came from the sweep.
-                match swept.iter().find(|p| p.span == span) {
+                match swept.iter().find(|p| p.span == span || p.values_span.contains(&span.start)) {
                     Some(parameter) => {
                         (span, format!("sweep parameter `{}`: {message}", parameter.path))
                     }
@@ -470,7 +483,9 @@ fn variants(
             let value = json.pointer(&pointer).cloned().unwrap_or(serde_json::Value::Null);
             varied.insert(parameter.path.clone(), value);
         }
-        variants.push((params, varied));
+        // A value out of range fails its own trial when it runs, so the other trials go on.
+        let invalid = validate_params(&stage.name, &params).err();
+        variants.push(Variant { params, varied, invalid });
     }
     Ok(variants)
 }
@@ -719,10 +734,20 @@ inputs = ["eval"]
     }
 
     #[test]
-    fn invalid_swept_value_is_rejected() {
-        let error =
-            parse("[sweep.parameters]\n\"mlp.learning_rate\" = [0.1, -1.0]\n", &[]).unwrap_err();
-        assert!(error.contains("learning_rate") && error.contains("-1"), "{error}");
+    fn out_of_range_value_marks_its_trial() {
+        let sweep = "[sweep.parameters]\n\"mlp.learning_rate\" = [0.1, -1.0]\n";
+        let instances = expand(&parse(sweep, &[]).unwrap()).unwrap();
+        assert_eq!(instances.iter().find(|i| i.id == "mlp#1").unwrap().invalid, None);
+        let invalid = instances.iter().find(|i| i.id == "mlp#2").unwrap().invalid.clone().unwrap();
+        assert!(invalid.contains("learning_rate") && invalid.contains("-1"), "{invalid}");
+    }
+
+    #[test]
+    fn wrong_swept_type_is_rejected() {
+        let sweep = "[sweep.parameters]\n\"mlp.learning_rate\" = [0.1, \"fast\"]\n";
+        let error = parse(sweep, &[]).unwrap_err();
+        assert!(error.contains("t.toml:26:"), "{error}");
+        assert!(error.contains("sweep parameter `mlp.learning_rate`"), "{error}");
     }
 
     #[test]
