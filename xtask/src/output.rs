@@ -60,7 +60,7 @@ pub fn print_table(record: &RunRecord) -> anyhow::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "{:<width$}  {:<11}  {:>7}  {:>7}  {:>6}  {:>6}  {:>6}  {:>6}  {:>8}",
+        "{:<width$}  {:<16}  {:>7}  {:>7}  {:>6}  {:>6}  {:>6}  {:>6}  {:>8}",
         "model", "kind", "ROC-AUC", "AP", "F1", "prec", "recall", "P@k", "R@1%FPR"
     )?;
     let mut trials: Vec<_> = record.trials.iter().collect();
@@ -74,7 +74,7 @@ pub fn print_table(record: &RunRecord) -> anyhow::Result<()> {
         if trial.status != "ok" {
             writeln!(
                 out,
-                "{:<width$}  {:<11}  {} ({})",
+                "{:<width$}  {:<16}  {} ({})",
                 trial.name,
                 trial.model,
                 trial.status,
@@ -85,7 +85,7 @@ pub fn print_table(record: &RunRecord) -> anyhow::Result<()> {
         let m = |key: &str| trial.metrics.get(key).copied().unwrap_or(f64::NAN);
         writeln!(
             out,
-            "{:<width$}  {:<11}  {:>7.4}  {:>7.4}  {:>6.3}  {:>6.3}  {:>6.3}  {:>6.3}  {:>8.3}",
+            "{:<width$}  {:<16}  {:>7.4}  {:>7.4}  {:>6.3}  {:>6.3}  {:>6.3}  {:>6.3}  {:>8.3}",
             trial.name,
             trial.model,
             m("roc_auc"),

@@ -69,7 +69,7 @@ pub struct PreprocessSummary {
 /// `training.json` of a train stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSummary {
-    /// `mlp` or `autoencoder`.
+    /// The detector: `mlp`, `autoencoder`, `vae`, `deep_svdd`, `isolation_forest` or `pca`.
     pub model_kind: String,
     /// The epoch (1-based) whose weights were kept.
     pub best_epoch: u32,
@@ -81,7 +81,8 @@ pub struct TrainingSummary {
     pub best_validation_ap: f64,
     /// Rows trained on (for the autoencoder by default only the normal training rows).
     pub training_rows: u64,
-    /// Trainable parameters in the model.
+    /// Size of the fitted model: weights of a network, nodes of a forest, or the entries of
+    /// the mean and components of a PCA.
     pub parameters: u64,
     /// Device the model was trained on, such as `cpu` or `cuda:0`.
     pub device: String,
@@ -90,9 +91,10 @@ pub struct TrainingSummary {
 /// `metrics.json` of an evaluate stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
-    /// `mlp` or `autoencoder`.
+    /// The detector, as in [`TrainingSummary::model_kind`].
     pub model_kind: String,
-    /// What the score is: `probability` or `reconstruction_error`.
+    /// What the score is: `probability`, `reconstruction_error`, `negative_elbo`,
+    /// `squared_distance`, `isolation_score` or `standardized_reconstruction_error`.
     pub score: String,
     /// The decision threshold, chosen on the validation split.
     pub threshold: Threshold,

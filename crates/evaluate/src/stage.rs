@@ -2,7 +2,8 @@
 //! computes metrics from the scores.
 //!
 //! Reads `model.json` and `model.safetensors` from a train stage and `validation.parquet` and
-//! `test.parquet` from its preprocess stage. Writes `scores.parquet`, `curves.parquet` and
+//! `test.parquet` from its preprocess stage. Every kind of detector is reloaded and scored
+//! through [`model::Detector`]. Writes `scores.parquet`, `curves.parquet` and
 //! `metrics.json` (a [`common::Evaluation`]). The threshold is chosen on the validation split
 //! and only then applied to the test split.
 
@@ -106,14 +107,13 @@ pub fn run(
     for split in ["validation", "test"] {
         let path = preprocess_dir.join(format!("{split}.parquet"));
         let table = FeatureTable::read(&path)?;
-        if table.features != spec.features {
+        if table.features != spec.features() {
             return Err(Error::Mismatch(format!(
                 "{}: feature columns differ from those the model was trained on; rerun the train stage on this preprocess output",
                 path.display()
             )));
         }
-        let scores: Vec<f64> =
-            detector.score_rows(&table.values, SCORING_BATCH)?.into_iter().map(f64::from).collect();
+        let scores = detector.score_rows(&table.values, SCORING_BATCH)?;
         scored.push((split, table, scores));
     }
 
@@ -146,8 +146,8 @@ pub fn run(
         &curves_batch(&scored, config.curve_points)?,
     )?;
     let evaluation = Evaluation {
-        model_kind: spec.kind.as_str().to_string(),
-        score: spec.kind.score_name().to_string(),
+        model_kind: spec.kind().as_str().to_string(),
+        score: spec.score_name().to_string(),
         threshold,
         validation: validation_metrics,
         test: test_metrics,

@@ -14,6 +14,9 @@ pub enum Error {
     /// The model specification is inconsistent.
     #[error("invalid model specification: {0}")]
     InvalidSpec(String),
+    /// The rows given to fit a model cannot define it.
+    #[error("cannot fit the model: {0}")]
+    InvalidData(String),
     /// The requested device is not available.
     #[error("device `{requested}` is not available: {reason}")]
     Device {

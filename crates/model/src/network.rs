@@ -1,17 +1,15 @@
-//! The networks: an MLP classifier and a mirrored autoencoder, behind one [`Detector`] type.
+//! The networks: an MLP classifier, a mirrored autoencoder, a variational autoencoder and a
+//! Deep SVDD network, behind one [`Network`] type.
 //!
-//! Shapes: inputs are `(rows, features)` float32. The MLP returns logits of shape `(rows, 1)`;
-//! the autoencoder returns reconstructions of shape `(rows, features)`. Scores have shape
-//! `(rows,)`: the sigmoid of the logit, or the mean squared reconstruction error per row.
+//! Shapes: inputs are `(rows, features)` float32. The MLP returns logits of shape `(rows, 1)`,
+//! and the autoencoder returns reconstructions of shape `(rows, features)`. The VAE returns the
+//! decoded mean and the latent mean and log-variance of shape `(rows, latent)`. Deep SVDD
+//! returns points of shape `(rows, output)` in its output space. Scores have shape `(rows,)`.
 
-use std::path::Path;
+use candle_core::{D, Module, Tensor};
+use candle_nn::{Linear, VarBuilder};
 
-use candle_core::{D, DType, Device, Module, Tensor};
-use candle_nn::{Linear, VarBuilder, VarMap};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
-use crate::{Activation, Dropout, Error, ModelKind, ModelSpec, Result};
+use crate::{Activation, Dropout, ModelSpec, NetworkSpec, Result, VaeScore, VaeSpec};
 
 fn activate(activation: Activation, x: &Tensor) -> Result<Tensor> {
     let y = match activation {
@@ -25,17 +23,18 @@ fn activate(activation: Activation, x: &Tensor) -> Result<Tensor> {
 }
 
 /// Runs `x` through `layers`, applying the activation (and dropout, when training) after
-/// every layer except the last.
+/// every layer except the last, or after every layer when `activate_last` is set.
 fn run_layers(
     layers: &[Linear],
     activation: Activation,
     x: &Tensor,
     mut dropout: Option<&mut Dropout>,
+    activate_last: bool,
 ) -> Result<Tensor> {
     let mut h = x.clone();
     for (i, layer) in layers.iter().enumerate() {
         h = layer.forward(&h)?;
-        if i + 1 < layers.len() {
+        if activate_last || i + 1 < layers.len() {
             h = activate(activation, &h)?;
             if let Some(dropout) = dropout.as_deref_mut() {
                 h = dropout.apply(&h)?;
@@ -45,14 +44,37 @@ fn run_layers(
     Ok(h)
 }
 
-fn build_layers(spec: &ModelSpec, vb: &VarBuilder, prefix: &str) -> Result<Vec<Linear>> {
-    spec.layer_shapes()
+/// Builds one linear layer per `(input, output)` shape under `vb`, named `{prefix}0`,
+/// `{prefix}1`, ...
+fn build_layers(
+    shapes: &[(usize, usize)],
+    vb: &VarBuilder,
+    prefix: &str,
+    bias: bool,
+) -> Result<Vec<Linear>> {
+    shapes
         .iter()
         .enumerate()
         .map(|(i, &(input, output))| {
-            Ok(candle_nn::linear(input, output, vb.pp(format!("{prefix}{i}")))?)
+            let vb = vb.pp(format!("{prefix}{i}"));
+            let layer = if bias {
+                candle_nn::linear(input, output, vb)?
+            } else {
+                candle_nn::linear_no_bias(input, output, vb)?
+            };
+            Ok(layer)
         })
         .collect()
+}
+
+/// Returns the `(input, output)` shapes between consecutive widths.
+fn shapes_of(widths: &[usize]) -> Vec<(usize, usize)> {
+    widths.windows(2).map(|pair| (pair[0], pair[1])).collect()
+}
+
+/// Returns the mean squared error of each row of `reconstruction` against `x`, shape `(rows,)`.
+fn row_mse(reconstruction: &Tensor, x: &Tensor) -> Result<Tensor> {
+    Ok((reconstruction - x)?.sqr()?.mean(D::Minus1)?)
 }
 
 /// A feed-forward classifier ending in one logit.
@@ -63,14 +85,15 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    /// Builds the layers under `vb`, named `layer0`, `layer1`, ...
+    /// Builds the layers of an MLP spec under `vb`, named `layer0`, `layer1`, ...
     pub fn new(spec: &ModelSpec, vb: &VarBuilder) -> Result<Mlp> {
-        Ok(Mlp { layers: build_layers(spec, vb, "layer")?, activation: spec.activation })
+        let activation = spec.network().map(|n| n.activation).unwrap_or_default();
+        Ok(Mlp { layers: build_layers(&spec.layer_shapes(), vb, "layer", true)?, activation })
     }
 
     /// Returns logits of shape `(rows, 1)`.
     pub fn forward(&self, x: &Tensor, dropout: Option<&mut Dropout>) -> Result<Tensor> {
-        run_layers(&self.layers, self.activation, x, dropout)
+        run_layers(&self.layers, self.activation, x, dropout, false)
     }
 }
 
@@ -82,219 +105,338 @@ pub struct Autoencoder {
 }
 
 impl Autoencoder {
-    /// Builds the encoder and decoder layers under `vb`, named `layer0`, `layer1`, ...
+    /// Builds the encoder and decoder layers of an autoencoder spec under `vb`, named
+    /// `layer0`, `layer1`, ...
     pub fn new(spec: &ModelSpec, vb: &VarBuilder) -> Result<Autoencoder> {
-        Ok(Autoencoder { layers: build_layers(spec, vb, "layer")?, activation: spec.activation })
+        let activation = spec.network().map(|n| n.activation).unwrap_or_default();
+        Ok(Autoencoder {
+            layers: build_layers(&spec.layer_shapes(), vb, "layer", true)?,
+            activation,
+        })
     }
 
     /// Returns reconstructions of shape `(rows, features)`.
     pub fn forward(&self, x: &Tensor, dropout: Option<&mut Dropout>) -> Result<Tensor> {
-        run_layers(&self.layers, self.activation, x, dropout)
+        run_layers(&self.layers, self.activation, x, dropout, false)
     }
 }
 
-/// A model of either family with its variables.
-#[derive(Clone)]
-pub struct Detector {
-    spec: ModelSpec,
-    network: Network,
-    vars: VarMap,
-    device: Device,
-}
-
-impl std::fmt::Debug for Detector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detector").field("spec", &self.spec).field("device", &self.device).finish()
-    }
-}
-
+/// The outputs of a VAE for a batch.
 #[derive(Debug, Clone)]
-enum Network {
-    Mlp(Mlp),
-    Autoencoder(Autoencoder),
+pub struct VaeOutput {
+    /// The decoded mean of each row, `(rows, features)`.
+    pub reconstruction: Tensor,
+    /// The mean of the encoder's Gaussian, `(rows, latent)`.
+    pub mean: Tensor,
+    /// The log-variance of the encoder's Gaussian, `(rows, latent)`.
+    pub log_variance: Tensor,
 }
 
-impl Detector {
-    /// Builds a model with weights drawn from a generator seeded with `seed`.
+/// A variational autoencoder with a diagonal Gaussian encoder and a mirrored decoder.
+///
+/// With encoder widths `[h1, ..., hk]`, hidden layers `encoder0..` map the input through
+/// `h1..h(k-1)`, two heads `mean` and `log_variance` map to the latent dimension `hk`, and
+/// decoder layers `decoder0..` map back through `h(k-1)..h1` to the input width, the last
+/// without activation.
+#[derive(Debug, Clone)]
+pub struct Vae {
+    encoder: Vec<Linear>,
+    mean: Linear,
+    log_variance: Linear,
+    decoder: Vec<Linear>,
+    activation: Activation,
+    beta: f64,
+    score: VaeScore,
+}
+
+impl Vae {
+    /// Builds the layers of a VAE spec under `vb`.
+    pub fn new(spec: &VaeSpec, vb: &VarBuilder) -> Result<Vae> {
+        let network = &spec.network;
+        let input = network.features.len();
+        let (&latent, hidden) =
+            network.hidden.split_last().expect("validated specs have a latent width");
+        let mut encoder_widths = vec![input];
+        encoder_widths.extend(hidden);
+        let last_hidden = *encoder_widths.last().expect("the input width is always present");
+        let mut decoder_widths = vec![latent];
+        decoder_widths.extend(hidden.iter().rev());
+        decoder_widths.push(input);
+        Ok(Vae {
+            encoder: build_layers(&shapes_of(&encoder_widths), vb, "encoder", true)?,
+            mean: candle_nn::linear(last_hidden, latent, vb.pp("mean"))?,
+            log_variance: candle_nn::linear(last_hidden, latent, vb.pp("log_variance"))?,
+            decoder: build_layers(&shapes_of(&decoder_widths), vb, "decoder", true)?,
+            activation: network.activation,
+            beta: spec.beta,
+            score: spec.score,
+        })
+    }
+
+    /// Encodes `x`, draws `z = mean + exp(log_variance / 2) * noise` (or takes `z = mean`
+    /// when `noise` is `None`) and decodes `z`.
     ///
-    /// Every weight matrix and bias is drawn uniformly from `[-1/sqrt(fan_in), 1/sqrt(fan_in)]`,
-    /// PyTorch's default for linear layers, in the sorted order of the variable names.
-    pub fn new(spec: &ModelSpec, device: &Device, seed: u64) -> Result<Detector> {
-        let detector = Detector::build(spec, device)?;
-        let vars = detector.vars.data().lock().expect("variable map lock is never poisoned");
-        let mut names: Vec<&String> = vars.keys().collect();
-        names.sort();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        for name in names {
-            let var = &vars[name];
-            let dims = var.dims();
-            let fan_in = if dims.len() == 2 { dims[1] } else { fan_in_of_bias(spec, name)? };
-            let bound = 1.0 / (fan_in as f64).sqrt();
-            let values: Vec<f32> =
-                (0..var.elem_count()).map(|_| rng.random_range(-bound..bound) as f32).collect();
-            var.set(&Tensor::from_vec(values, var.shape(), device)?)?;
-        }
-        drop(vars);
-        Ok(detector)
-    }
-
-    /// Builds a model and loads its weights from a safetensors file written by
-    /// [`save`](Self::save).
-    pub fn load(spec: &ModelSpec, path: &Path, device: &Device) -> Result<Detector> {
-        let mut detector = Detector::build(spec, device)?;
-        detector
-            .vars
-            .load(path)
-            .map_err(|e| Error::Weights { path: path.to_path_buf(), reason: e.to_string() })?;
-        Ok(detector)
-    }
-
-    fn build(spec: &ModelSpec, device: &Device) -> Result<Detector> {
-        spec.validate()?;
-        let vars = VarMap::new();
-        let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
-        let network = match spec.kind {
-            ModelKind::Mlp => Network::Mlp(Mlp::new(spec, &vb)?),
-            ModelKind::Autoencoder => Network::Autoencoder(Autoencoder::new(spec, &vb)?),
+    /// `noise` is standard normal of shape `(rows, latent)`, from a seeded
+    /// [`GaussianNoise`](crate::GaussianNoise) while training.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        noise: Option<&Tensor>,
+        mut dropout: Option<&mut Dropout>,
+    ) -> Result<VaeOutput> {
+        let h = run_layers(&self.encoder, self.activation, x, dropout.as_deref_mut(), true)?;
+        let mean = self.mean.forward(&h)?;
+        let log_variance = self.log_variance.forward(&h)?;
+        let z = match noise {
+            Some(noise) => (&mean + (log_variance.affine(0.5, 0.0)?.exp()? * noise)?)?,
+            None => mean.clone(),
         };
-        Ok(Detector { spec: spec.clone(), network, vars, device: device.clone() })
+        let reconstruction = run_layers(&self.decoder, self.activation, &z, dropout, false)?;
+        Ok(VaeOutput { reconstruction, mean, log_variance })
     }
 
-    /// Writes the weights as safetensors.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        self.vars
-            .save(path)
-            .map_err(|e| Error::Weights { path: path.to_path_buf(), reason: e.to_string() })
+    /// Returns the latent dimension.
+    pub fn latent_dim(&self) -> usize {
+        self.mean.weight().dim(0).expect("a linear weight is a matrix")
     }
 
-    /// Returns the specification the model was built from.
-    pub fn spec(&self) -> &ModelSpec {
-        &self.spec
+    /// Returns the weight of the KL term.
+    pub fn beta(&self) -> f64 {
+        self.beta
     }
 
-    /// Returns the device holding the weights.
-    pub fn device(&self) -> &Device {
-        &self.device
+    /// Returns scores of shape `(rows,)`, computed at `z = mean` so that they are
+    /// deterministic.
+    pub fn score(&self, x: &Tensor) -> Result<Tensor> {
+        let output = self.forward(x, None, None)?;
+        let reconstruction_error = row_mse(&output.reconstruction, x)?;
+        match self.score {
+            VaeScore::Reconstruction => Ok(reconstruction_error),
+            VaeScore::Elbo => {
+                let kl = kl_divergence(&output.mean, &output.log_variance)?;
+                Ok((reconstruction_error + kl.affine(self.beta, 0.0)?)?)
+            }
+        }
+    }
+}
+
+/// Returns the KL divergence of `N(mean, exp(log_variance))` from `N(0, I)` for each row,
+/// `-1/2 * sum_j (1 + log_variance_j - mean_j^2 - exp(log_variance_j))`, shape `(rows,)`.
+pub fn kl_divergence(mean: &Tensor, log_variance: &Tensor) -> Result<Tensor> {
+    let terms = ((log_variance.affine(1.0, 1.0)? - mean.sqr()?)? - log_variance.exp()?)?;
+    Ok(terms.sum(D::Minus1)?.affine(-0.5, 0.0)?)
+}
+
+/// Lower bound on each coordinate of the Deep SVDD centre, in absolute value.
+///
+/// A coordinate near 0 could be matched by a network whose weights are all 0, so coordinates
+/// with `|c_j| < eps` are moved to `-eps` (when negative) or `eps` (otherwise), as Ruff et al.
+/// (ICML 2018) do with `eps = 0.1`.
+pub const CENTER_EPS: f32 = 0.1;
+
+/// A Deep SVDD network (Ruff et al., "Deep One-Class Classification", ICML 2018): linear
+/// layers without bias terms, so that the network cannot map every input to the centre by
+/// learning a constant output.
+#[derive(Debug, Clone)]
+pub struct DeepSvdd {
+    layers: Vec<Linear>,
+    activation: Activation,
+    center: Tensor,
+}
+
+impl DeepSvdd {
+    /// Builds the bias-free layers of a Deep SVDD spec under `vb`, named `layer0`, `layer1`,
+    /// ..., with a centre of zeros until [`set_center`](Self::set_center) is called.
+    pub fn new(spec: &ModelSpec, network: &NetworkSpec, vb: &VarBuilder) -> Result<DeepSvdd> {
+        let output = *network.hidden.last().expect("validated specs have an output width");
+        Ok(DeepSvdd {
+            layers: build_layers(&spec.layer_shapes(), vb, "layer", false)?,
+            activation: network.activation,
+            center: Tensor::zeros(output, candle_core::DType::F32, vb.device())?,
+        })
     }
 
-    /// Returns the trainable variables, sorted by name.
-    pub fn vars(&self) -> Vec<candle_core::Var> {
-        let vars = self.vars.data().lock().expect("variable map lock is never poisoned");
-        let mut named: Vec<_> = vars.iter().collect();
-        named.sort_by(|a, b| a.0.cmp(b.0));
-        named.into_iter().map(|(_, var)| var.clone()).collect()
-    }
-
-    /// Returns the raw network output: logits `(rows, 1)` for the MLP, reconstructions
-    /// `(rows, features)` for the autoencoder.
+    /// Returns the points of `x` in the output space, shape `(rows, output)`.
     pub fn forward(&self, x: &Tensor, dropout: Option<&mut Dropout>) -> Result<Tensor> {
-        match &self.network {
+        run_layers(&self.layers, self.activation, x, dropout, false)
+    }
+
+    /// Returns the centre, shape `(output,)`.
+    pub fn center(&self) -> &Tensor {
+        &self.center
+    }
+
+    /// Sets the centre, shape `(output,)`.
+    pub fn set_center(&mut self, center: Tensor) {
+        self.center = center;
+    }
+
+    /// Sets the centre to the mean output of the network on `x`, scored in batches of
+    /// `batch_size` rows, with every coordinate pushed to at least [`CENTER_EPS`] in absolute
+    /// value.
+    pub fn init_center(&mut self, x: &Tensor, batch_size: usize) -> Result<()> {
+        let rows = x.dim(0)?;
+        let mut sums = vec![0f64; self.center.elem_count()];
+        for start in (0..rows).step_by(batch_size.max(1)) {
+            let len = batch_size.min(rows - start);
+            let batch_sums = self.forward(&x.narrow(0, start, len)?, None)?.sum(0)?;
+            for (sum, value) in sums.iter_mut().zip(batch_sums.to_vec1::<f32>()?) {
+                *sum += f64::from(value);
+            }
+        }
+        let center: Vec<f32> = sums
+            .iter()
+            .map(|&sum| {
+                let mean = (sum / rows.max(1) as f64) as f32;
+                if mean.abs() >= CENTER_EPS {
+                    mean
+                } else if mean < 0.0 {
+                    -CENTER_EPS
+                } else {
+                    CENTER_EPS
+                }
+            })
+            .collect();
+        self.center = Tensor::from_vec(center, self.center.shape(), x.device())?;
+        Ok(())
+    }
+
+    /// Returns the squared Euclidean distance of each output to the centre, `(rows,)`.
+    pub fn squared_distances(&self, output: &Tensor) -> Result<Tensor> {
+        Ok(output.broadcast_sub(&self.center)?.sqr()?.sum(D::Minus1)?)
+    }
+}
+
+/// A network of any family.
+#[derive(Debug, Clone)]
+pub enum Network {
+    /// An MLP classifier.
+    Mlp(Mlp),
+    /// An autoencoder.
+    Autoencoder(Autoencoder),
+    /// A variational autoencoder.
+    Vae(Vae),
+    /// A Deep SVDD network.
+    DeepSvdd(DeepSvdd),
+}
+
+impl Network {
+    /// Builds the network of a network spec under `vb`; `None` for the other kinds.
+    pub(crate) fn new(spec: &ModelSpec, vb: &VarBuilder) -> Result<Option<Network>> {
+        let network = match spec {
+            ModelSpec::Mlp(_) => Network::Mlp(Mlp::new(spec, vb)?),
+            ModelSpec::Autoencoder(_) => Network::Autoencoder(Autoencoder::new(spec, vb)?),
+            ModelSpec::Vae(vae) => Network::Vae(Vae::new(vae, vb)?),
+            ModelSpec::DeepSvdd(network) => Network::DeepSvdd(DeepSvdd::new(spec, network, vb)?),
+            ModelSpec::IsolationForest(_) | ModelSpec::Pca(_) => return Ok(None),
+        };
+        Ok(Some(network))
+    }
+
+    /// Returns the main output without noise: logits of the MLP, reconstructions of the
+    /// autoencoder, the decoding of the latent mean of the VAE, output points of Deep SVDD.
+    pub fn forward(&self, x: &Tensor, dropout: Option<&mut Dropout>) -> Result<Tensor> {
+        match self {
             Network::Mlp(mlp) => mlp.forward(x, dropout),
             Network::Autoencoder(autoencoder) => autoencoder.forward(x, dropout),
+            Network::Vae(vae) => Ok(vae.forward(x, None, dropout)?.reconstruction),
+            Network::DeepSvdd(svdd) => svdd.forward(x, dropout),
         }
     }
 
     /// Returns anomaly scores of shape `(rows,)` for inputs of shape `(rows, features)`.
     pub fn score(&self, x: &Tensor) -> Result<Tensor> {
-        let output = self.forward(x, None)?;
-        let scores = match self.spec.kind {
-            ModelKind::Mlp => candle_nn::ops::sigmoid(&output)?.squeeze(1)?,
-            ModelKind::Autoencoder => (output - x)?.sqr()?.mean(D::Minus1)?,
-        };
-        Ok(scores)
-    }
-
-    /// Scores a row-major matrix in batches and returns one score per row.
-    pub fn score_rows(&self, values: &[f32], batch_size: usize) -> Result<Vec<f32>> {
-        let width = self.spec.input_dim();
-        let rows = values.len() / width;
-        let mut scores = Vec::with_capacity(rows);
-        for start in (0..rows).step_by(batch_size.max(1)) {
-            let end = (start + batch_size).min(rows);
-            let chunk = &values[start * width..end * width];
-            let x = Tensor::from_slice(chunk, (end - start, width), &self.device)?;
-            scores.extend(self.score(&x)?.to_vec1::<f32>()?);
+        match self {
+            Network::Mlp(mlp) => Ok(candle_nn::ops::sigmoid(&mlp.forward(x, None)?)?.squeeze(1)?),
+            Network::Autoencoder(autoencoder) => row_mse(&autoencoder.forward(x, None)?, x),
+            Network::Vae(vae) => vae.score(x),
+            Network::DeepSvdd(svdd) => svdd.squared_distances(&svdd.forward(x, None)?),
         }
-        Ok(scores)
     }
-}
-
-/// Returns the fan-in of the layer a bias belongs to, from its `layerN.bias` name.
-fn fan_in_of_bias(spec: &ModelSpec, name: &str) -> Result<usize> {
-    let index = name
-        .strip_prefix("layer")
-        .and_then(|rest| rest.split('.').next())
-        .and_then(|n| n.parse::<usize>().ok());
-    index
-        .and_then(|i| spec.layer_shapes().get(i).map(|&(input, _)| input))
-        .ok_or_else(|| Error::InvalidSpec(format!("unexpected variable `{name}`")))
 }
 
 #[cfg(test)]
 mod tests {
+    use candle_core::{DType, Device};
+    use candle_nn::VarMap;
+
     use super::*;
 
-    fn spec(kind: ModelKind) -> ModelSpec {
-        ModelSpec {
-            kind,
-            features: vec!["a".into(), "b".into(), "c".into(), "d".into()],
-            hidden: vec![8, 2],
+    #[test]
+    fn kl_matches_the_closed_form() {
+        // KL(N(1, e^0.5) || N(0, 1)) = -1/2 (1 + 0.5 - 1 - e^0.5) = 0.574360635...;
+        // KL(N(0, 1) || N(0, 1)) = 0.
+        let mean = Tensor::new(&[[1f32, 0.0]], &Device::Cpu).unwrap();
+        let log_variance = Tensor::new(&[[0.5f32, 0.0]], &Device::Cpu).unwrap();
+        let kl = kl_divergence(&mean, &log_variance).unwrap().to_vec1::<f32>().unwrap();
+        assert!((kl[0] - 0.574_360_6).abs() < 1e-6, "{kl:?}");
+    }
+
+    #[test]
+    fn vae_layers_mirror_the_encoder() {
+        let spec = VaeSpec {
+            network: NetworkSpec {
+                features: (0..5).map(|i| format!("f{i}")).collect(),
+                hidden: vec![4, 3, 2],
+                activation: Activation::Tanh,
+                dropout: 0.0,
+            },
+            beta: 1.0,
+            score: VaeScore::Reconstruction,
+        };
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+        let vae = Vae::new(&spec, &vb).unwrap();
+        let shapes = |layers: &[Linear]| -> Vec<Vec<usize>> {
+            layers.iter().map(|l| l.weight().dims().to_vec()).collect()
+        };
+        // Weights are (output, input).
+        assert_eq!(shapes(&vae.encoder), vec![vec![4, 5], vec![3, 4]]);
+        assert_eq!(vae.mean.weight().dims(), [2, 3]);
+        assert_eq!(vae.log_variance.weight().dims(), [2, 3]);
+        assert_eq!(shapes(&vae.decoder), vec![vec![3, 2], vec![4, 3], vec![5, 4]]);
+        assert_eq!(vae.latent_dim(), 2);
+    }
+
+    #[test]
+    fn deep_svdd_layers_have_no_bias() {
+        let network = NetworkSpec {
+            features: vec!["a".into(), "b".into()],
+            hidden: vec![3, 2],
             activation: Activation::Relu,
             dropout: 0.0,
-        }
-    }
-
-    fn rows() -> Vec<f32> {
-        (0..40).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect()
-    }
-
-    #[test]
-    fn same_seed_gives_same_weights() {
-        for kind in [ModelKind::Mlp, ModelKind::Autoencoder] {
-            let a = Detector::new(&spec(kind), &Device::Cpu, 7).unwrap();
-            let b = Detector::new(&spec(kind), &Device::Cpu, 7).unwrap();
-            let c = Detector::new(&spec(kind), &Device::Cpu, 8).unwrap();
-            assert_eq!(a.score_rows(&rows(), 4).unwrap(), b.score_rows(&rows(), 4).unwrap());
-            assert_ne!(a.score_rows(&rows(), 4).unwrap(), c.score_rows(&rows(), 4).unwrap());
-        }
+        };
+        let spec = ModelSpec::DeepSvdd(network.clone());
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+        DeepSvdd::new(&spec, &network, &vb).unwrap();
+        let mut names: Vec<String> = vars.data().lock().unwrap().keys().cloned().collect();
+        names.sort();
+        assert_eq!(names, ["layer0.weight", "layer1.weight"]);
     }
 
     #[test]
-    fn scores_have_expected_range() {
-        let mlp = Detector::new(&spec(ModelKind::Mlp), &Device::Cpu, 1).unwrap();
-        let scores = mlp.score_rows(&rows(), 3).unwrap();
-        assert_eq!(scores.len(), 10);
-        assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)));
-
-        let autoencoder = Detector::new(&spec(ModelKind::Autoencoder), &Device::Cpu, 1).unwrap();
-        let scores = autoencoder.score_rows(&rows(), 3).unwrap();
-        assert_eq!(scores.len(), 10);
-        assert!(scores.iter().all(|s| *s >= 0.0));
-    }
-
-    #[test]
-    fn reload_gives_identical_scores() {
-        let dir = tempfile::tempdir().unwrap();
-        for kind in [ModelKind::Mlp, ModelKind::Autoencoder] {
-            let path = dir.path().join(format!("{}.safetensors", kind.as_str()));
-            let model = Detector::new(&spec(kind), &Device::Cpu, 3).unwrap();
-            model.save(&path).unwrap();
-            let reloaded = Detector::load(&spec(kind), &path, &Device::Cpu).unwrap();
-            assert_eq!(
-                model.score_rows(&rows(), 4).unwrap(),
-                reloaded.score_rows(&rows(), 4).unwrap()
-            );
-        }
-    }
-
-    #[test]
-    fn weights_of_another_shape_fail_to_load() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.safetensors");
-        Detector::new(&spec(ModelKind::Mlp), &Device::Cpu, 3).unwrap().save(&path).unwrap();
-        let mut wider = spec(ModelKind::Mlp);
-        wider.hidden = vec![16, 2];
-        let error = Detector::load(&wider, &path, &Device::Cpu).unwrap_err().to_string();
-        assert!(error.contains("m.safetensors"), "{error}");
+    fn center_coordinates_are_pushed_away_from_zero() {
+        let network = NetworkSpec {
+            features: vec!["a".into(), "b".into(), "c".into()],
+            hidden: vec![3],
+            activation: Activation::Relu,
+            dropout: 0.0,
+        };
+        let spec = ModelSpec::DeepSvdd(network.clone());
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+        let mut svdd = DeepSvdd::new(&spec, &network, &vb).unwrap();
+        // With the identity as the only layer, the output is the input, so the centre is the
+        // column mean: (0.5, -0.05, 0.0) before the adjustment.
+        let identity = Tensor::eye(3, DType::F32, &Device::Cpu).unwrap();
+        vars.data().lock().unwrap()["layer0.weight"].set(&identity).unwrap();
+        let x = Tensor::new(&[[1f32, -0.1, 0.2], [0.0, 0.0, -0.2]], &Device::Cpu).unwrap();
+        svdd.init_center(&x, 1).unwrap();
+        assert_eq!(svdd.center().to_vec1::<f32>().unwrap(), [0.5, -0.1, 0.1]);
+        let distances = svdd.squared_distances(&x).unwrap().to_vec1::<f32>().unwrap();
+        // Row 1: 0.5^2 + 0^2 + 0.1^2 = 0.26; row 2: 0.5^2 + 0.1^2 + 0.3^2 = 0.35.
+        assert!((distances[0] - 0.26).abs() < 1e-6, "{distances:?}");
+        assert!((distances[1] - 0.35).abs() < 1e-6, "{distances:?}");
     }
 }

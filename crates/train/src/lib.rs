@@ -1,38 +1,43 @@
-//! The train stage: minibatch training of an MLP classifier or an autoencoder.
+//! The train stage: fits one detector on the training split.
 //!
 //! Reads `train.parquet` and `validation.parquet` from a preprocess stage. Writes
-//! `model.safetensors` (the weights of the best epoch), `model.json` (the
-//! [`model::ModelSpec`]), `history.parquet` (one row per epoch: `epoch`, `train_loss`,
-//! `validation_loss`, `validation_ap`, `seconds`) and `training.json` (a
+//! `model.safetensors` (the fitted state, see [`model::Detector`] for its layout per kind),
+//! `model.json` (the [`model::ModelSpec`]), `history.parquet` (one row per epoch: `epoch`,
+//! `train_loss`, `validation_loss`, `validation_ap`, `seconds`) and `training.json` (a
 //! [`common::TrainingSummary`]).
 //!
-//! The classifier minimises a weighted BCE with logits; the autoencoder minimises the mean
-//! squared reconstruction error, by default on the normal training rows only. After every
-//! epoch the model scores the whole validation split; early stopping watches the validation
-//! average precision and keeps the weights of the best epoch. The seed decides the initial
-//! weights, the batch order and the dropout masks.
+//! Networks train by minibatch gradient descent over epochs (module `epochs`). The MLP
+//! minimises a weighted BCE or focal loss with logits, and the autoencoder the mean squared
+//! reconstruction error. The VAE minimises that error plus `beta` times the KL divergence, and
+//! Deep SVDD the mean squared distance to its centre. After every epoch the model scores the
+//! whole validation split. Early stopping watches the validation average precision and keeps
+//! the weights of the best epoch. The seed decides the initial weights, the batch order, the
+//! dropout masks and the VAE's noise.
+//!
+//! The isolation forest and PCA are fitted in one pass (module `one_pass`), and their history
+//! has a single row, epoch 1, whose losses are mean scores (see [`EpochRecord`]).
+//!
+//! Every kind but the MLP learns from the normal training rows only, or from every training
+//! row without labels when `train_on = "all"` (the isolation forest's default).
 
 mod config;
+mod epochs;
 mod error;
 mod loss;
+mod one_pass;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use arrow::array::{Float64Array, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
-use candle_core::{Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use common::{FeatureTable, Progress, TrainingSummary, Unit};
-use model::{Detector, Dropout, ModelKind};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
+use candle_core::Device;
+use common::{FeatureTable, Progress, TrainingSummary};
+use model::{Detector, ModelKind};
 
-pub use config::{AutoWeight, OptimizerKind, PositiveWeight, TrainConfig, TrainOn};
+pub use config::{AutoWeight, LossKind, OptimizerKind, PositiveWeight, TrainConfig, TrainOn};
 pub use error::{Error, Result};
-pub use loss::{mse, weighted_bce_with_logits};
+pub use loss::{mse, svdd_loss, vae_loss, weighted_bce_with_logits, weighted_focal_with_logits};
 
 /// Version of the stage implementation; bump it when its outputs change for the same inputs.
 pub const VERSION: u32 = 1;
@@ -41,13 +46,19 @@ pub const VERSION: u32 = 1;
 const SCORING_BATCH: usize = 8192;
 
 /// One row of `history.parquet`.
+///
+/// For the isolation forest and PCA, which have no training loss, the single row (epoch 1)
+/// contains mean anomaly scores instead. `train_loss` is the mean over the training rows the
+/// model was fitted on. `validation_loss` is the mean over the validation rows of the same
+/// kind, which are the normal ones unless `train_on = "all"`. For PCA these are mean squared
+/// reconstruction errors, as for the autoencoder.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EpochRecord {
     /// 1-based epoch.
     pub epoch: u32,
     /// Mean training loss over the epoch's batches, weighted by batch size.
     pub train_loss: f64,
-    /// Loss on the validation split (for a `normal`-trained autoencoder, its normal rows).
+    /// Loss on the validation split (for a detector trained on normal rows, its normal rows).
     pub validation_loss: f64,
     /// Average precision of the validation scores (NaN when every score is equal).
     pub validation_ap: f64,
@@ -55,12 +66,13 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
-/// The training rows and targets as tensors on the training device.
-struct TrainingData {
-    x: Tensor,
-    targets: Tensor,
-    weights: Tensor,
-    rows: usize,
+/// A fitted detector and how its training went.
+struct Trained {
+    detector: Detector,
+    history: Vec<EpochRecord>,
+    best: EpochRecord,
+    training_rows: usize,
+    stopped_early: bool,
 }
 
 /// Trains a model on the splits in `preprocess_dir` and writes its artifacts into `out_dir`.
@@ -86,214 +98,61 @@ pub fn run(
     }
 
     let spec = config.spec(train.features.clone());
-    let detector = Detector::new(&spec, device, seed)?;
-    let data = training_data(config, &train, device)?;
-    let validation_x =
-        Tensor::from_slice(&validation.values, (validation.rows(), validation.width()), device)?;
-    let params = ParamsAdamW {
-        lr: config.learning_rate,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weight_decay: config.weight_decay,
+    // Some limits depend on the number of features, such as PCA's `components`.
+    spec.validate().map_err(|e| Error::InvalidConfig {
+        key: if config.components.is_some() { "components" } else { "model" },
+        problem: e.to_string(),
+    })?;
+    let trained = if config.model.is_network() {
+        epochs::train(config, seed, device, &spec, &train, &validation, name, progress)?
+    } else {
+        one_pass::fit(config, seed, &spec, &train, &validation, name, progress)?
     };
-    let mut optimizer = AdamW::new(detector.vars(), params)?;
-    let mut dropout = Dropout::new(config.dropout, seed.wrapping_add(1));
-    let mut shuffle_rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(2));
-    let mut order: Vec<u32> = (0..data.rows as u32).collect();
 
-    let mut task = progress.task(name, Some(u64::from(config.epochs)), Unit::Epochs);
-    let mut history = Vec::new();
-    let mut best: Option<(EpochRecord, Vec<Tensor>)> = None;
-    for epoch in 1..=config.epochs {
-        let started = Instant::now();
-        order.shuffle(&mut shuffle_rng);
-        let mut loss_sum = 0f64;
-        for (batch, indices) in order.chunks(config.batch_size).enumerate() {
-            let indices = Tensor::from_slice(indices, indices.len(), device)?;
-            let x = data.x.index_select(&indices, 0)?;
-            let output = detector.forward(&x, Some(&mut dropout))?;
-            let loss = match spec.kind {
-                ModelKind::Mlp => {
-                    let targets = data.targets.index_select(&indices, 0)?;
-                    let weights = data.weights.index_select(&indices, 0)?;
-                    weighted_bce_with_logits(&output, &targets, &weights)?
-                }
-                ModelKind::Autoencoder => mse(&output, &x)?,
-            };
-            let value = loss.to_scalar::<f32>()?;
-            if !value.is_finite() {
-                return Err(Error::Diverged { epoch, batch: batch + 1, loss: value });
-            }
-            loss_sum += f64::from(value) * indices.elem_count() as f64;
-            optimizer.backward_step(&loss)?;
-        }
-
-        let (validation_loss, validation_ap) =
-            validate(config, &detector, &validation, &validation_x, &data)?;
-        let record = EpochRecord {
-            epoch,
-            train_loss: loss_sum / data.rows as f64,
-            validation_loss,
-            validation_ap,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        if !record.validation_loss.is_finite() {
-            return Err(Error::Diverged { epoch, batch: 0, loss: record.validation_loss as f32 });
-        }
-        history.push(record);
-        task.set(
-            u64::from(epoch),
-            &format!(
-                "loss {:.4}  val loss {:.4}  val AP {:.4}",
-                record.train_loss, validation_loss, validation_ap
-            ),
-        );
-
-        let improved =
-            best.as_ref().is_none_or(|(b, _)| rank(validation_ap) > rank(b.validation_ap));
-        if improved {
-            let weights = detector
-                .vars()
-                .iter()
-                .map(|var| var.as_tensor().copy())
-                .collect::<candle_core::Result<_>>()?;
-            best = Some((record, weights));
-        }
-        let best_epoch = best.as_ref().map_or(epoch, |(b, _)| b.epoch);
-        if config.patience > 0 && epoch - best_epoch >= config.patience {
-            break;
-        }
-    }
-
-    let (best_record, best_weights) = best.expect("at least one epoch runs");
-    for (var, weights) in detector.vars().iter().zip(&best_weights) {
-        var.set(weights)?;
-    }
-    let epochs_run = history.len() as u32;
-    task.finish(&format!(
-        "{epochs_run} epochs, best epoch {} (val AP {:.4})",
-        best_record.epoch, best_record.validation_ap
-    ));
-
-    detector.save(&out_dir.join("model.safetensors"))?;
+    trained.detector.save(&out_dir.join("model.safetensors"))?;
     common::write_json(&out_dir.join("model.json"), &spec)?;
-    common::write_parquet(&out_dir.join("history.parquet"), &history_batch(&history))?;
+    common::write_parquet(&out_dir.join("history.parquet"), &history_batch(&trained.history))?;
     let summary = TrainingSummary {
-        model_kind: spec.kind.as_str().to_string(),
-        best_epoch: best_record.epoch,
-        epochs_run,
-        stopped_early: epochs_run < config.epochs,
-        best_validation_ap: best_record.validation_ap,
-        training_rows: data.rows as u64,
-        parameters: spec.parameter_count(),
-        device: model::device_name(device),
+        model_kind: spec.kind().as_str().to_string(),
+        best_epoch: trained.best.epoch,
+        epochs_run: trained.history.len() as u32,
+        stopped_early: trained.stopped_early,
+        best_validation_ap: trained.best.validation_ap,
+        training_rows: trained.training_rows as u64,
+        parameters: trained.detector.parameter_count(),
+        device: model::device_name(trained.detector.device()),
     };
     common::write_json(&out_dir.join("training.json"), &summary)?;
     Ok(summary)
 }
 
-/// Orders average precisions for early stopping, with NaN (constant scores) below any value.
-fn rank(ap: f64) -> f64 {
-    if ap.is_nan() { f64::NEG_INFINITY } else { ap }
-}
-
-/// Selects the training rows and builds the target and weight columns.
-fn training_data(
-    config: &TrainConfig,
-    train: &FeatureTable,
-    device: &Device,
-) -> Result<TrainingData> {
-    let width = train.width();
-    let keep: Vec<usize> = match (config.model, config.train_on.unwrap_or_default()) {
-        (ModelKind::Autoencoder, TrainOn::Normal) => {
-            (0..train.rows()).filter(|&i| train.labels[i] == 0).collect()
-        }
-        _ => (0..train.rows()).collect(),
+/// Returns the indices of the training rows the model learns from: every row for the MLP,
+/// otherwise the normal rows or every row as `train_on` selects.
+fn training_rows(config: &TrainConfig, train: &FeatureTable) -> Result<Vec<usize>> {
+    let keep: Vec<usize> = match (config.model, config.train_on()) {
+        (ModelKind::Mlp, _) | (_, TrainOn::All) => (0..train.rows()).collect(),
+        (_, TrainOn::Normal) => (0..train.rows()).filter(|&i| train.labels[i] == 0).collect(),
     };
     if keep.is_empty() {
         return Err(Error::Data("the training split has no rows to learn from".into()));
     }
-    let mut values = Vec::with_capacity(keep.len() * width);
-    for &i in &keep {
-        values.extend_from_slice(train.row(i));
-    }
-    let labels: Vec<f32> = keep.iter().map(|&i| f32::from(train.labels[i])).collect();
-    let positive_weight =
-        match config.positive_weight.unwrap_or(PositiveWeight::Auto(AutoWeight::Auto)) {
-            PositiveWeight::Fixed(weight) => weight,
-            PositiveWeight::Auto(_) => {
-                let positives = labels.iter().filter(|&&y| y == 1.0).count();
-                if config.model == ModelKind::Mlp && positives == 0 {
-                    return Err(Error::Data(
-                        "the training split has no anomalies, so a classifier cannot learn them"
-                            .into(),
-                    ));
-                }
-                (labels.len() - positives) as f64 / positives.max(1) as f64
-            }
-        };
-    let weights: Vec<f32> =
-        labels.iter().map(|&y| if y == 1.0 { positive_weight as f32 } else { 1.0 }).collect();
-    let rows = keep.len();
-    Ok(TrainingData {
-        x: Tensor::from_vec(values, (rows, width), device)?,
-        targets: Tensor::from_vec(labels, (rows, 1), device)?,
-        weights: Tensor::from_vec(weights, (rows, 1), device)?,
-        rows,
-    })
+    Ok(keep)
 }
 
-/// Returns the validation loss and the validation average precision.
-fn validate(
-    config: &TrainConfig,
-    detector: &Detector,
-    validation: &FeatureTable,
-    validation_x: &Tensor,
-    data: &TrainingData,
-) -> Result<(f64, f64)> {
-    let mut loss_sum = 0f64;
-    let mut loss_rows = 0usize;
-    let mut scores = Vec::with_capacity(validation.rows());
-    let positive_weight =
-        match config.positive_weight.unwrap_or(PositiveWeight::Auto(AutoWeight::Auto)) {
-            PositiveWeight::Fixed(weight) => weight as f32,
-            PositiveWeight::Auto(_) => data.weights.max_all()?.to_scalar::<f32>()?,
-        };
-    for start in (0..validation.rows()).step_by(SCORING_BATCH) {
-        let len = SCORING_BATCH.min(validation.rows() - start);
-        let x = validation_x.narrow(0, start, len)?;
-        let labels = &validation.labels[start..start + len];
-        let output = detector.forward(&x, None)?;
-        match config.model {
-            ModelKind::Mlp => {
-                let targets: Vec<f32> = labels.iter().map(|&y| f32::from(y)).collect();
-                let weights: Vec<f32> =
-                    labels.iter().map(|&y| if y == 1 { positive_weight } else { 1.0 }).collect();
-                let targets = Tensor::from_vec(targets, (len, 1), x.device())?;
-                let weights = Tensor::from_vec(weights, (len, 1), x.device())?;
-                let loss =
-                    weighted_bce_with_logits(&output, &targets, &weights)?.to_scalar::<f32>()?;
-                loss_sum += f64::from(loss) * len as f64;
-                loss_rows += len;
-                scores.extend(candle_nn::ops::sigmoid(&output)?.squeeze(1)?.to_vec1::<f32>()?);
-            }
-            ModelKind::Autoencoder => {
-                let errors = (output - &x)?.sqr()?.mean(1)?.to_vec1::<f32>()?;
-                let normal_only = config.train_on.unwrap_or_default() == TrainOn::Normal;
-                for (error, &label) in errors.iter().zip(labels) {
-                    if !normal_only || label == 0 {
-                        loss_sum += f64::from(*error);
-                        loss_rows += 1;
-                    }
-                }
-                scores.extend(errors);
-            }
+/// Returns the sum of `losses` over the validation rows that count towards the validation
+/// loss, and their number: the normal rows for a detector trained on normal rows, every row
+/// otherwise.
+fn validation_sum(config: &TrainConfig, losses: &[f64], labels: &[u8]) -> (f64, usize) {
+    let normal_only = config.model != ModelKind::Mlp && config.train_on() == TrainOn::Normal;
+    let mut sum = 0f64;
+    let mut rows = 0usize;
+    for (loss, &label) in losses.iter().zip(labels) {
+        if !normal_only || label == 0 {
+            sum += loss;
+            rows += 1;
         }
     }
-    let scores: Vec<f64> = scores.into_iter().map(f64::from).collect();
-    let ap = evaluate::metrics::average_precision(&validation.labels, &scores).unwrap_or(f64::NAN);
-    Ok((loss_sum / loss_rows.max(1) as f64, ap))
+    (sum, rows)
 }
 
 /// Builds the `history.parquet` table.
