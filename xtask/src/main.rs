@@ -53,6 +53,8 @@ enum Command {
 enum BenchCommand {
     /// Time a cold run of an experiment against its no-op re-run on a filled cache.
     Cache(bench::CacheBenchArgs),
+    /// Run the intrusion and ODDS experiments and print the detection-quality table.
+    Quality(bench::QualityArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +130,9 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(BenchCommand::Cache(args)) => {
             bench::cache(&args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Quality(args)) => {
+            bench::quality(&args).map(|()| ExitCode::SUCCESS)
         }
     };
     match result {

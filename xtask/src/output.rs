@@ -30,12 +30,14 @@ pub fn print_json(record: &RunRecord) -> anyhow::Result<()> {
                 "params": t.params,
                 "varied": t.varied,
                 "metrics": t.metrics,
+                "validation_average_precision": t.validation_average_precision,
             })
         })
         .collect();
     let summary = json!({
         "run_dir": record.run_dir,
         "report": record.report,
+        "reports": record.reports,
         "status": record.status,
         "seconds": record.seconds,
         "overrides": record.overrides,
@@ -112,7 +114,7 @@ pub fn print_table(record: &RunRecord) -> anyhow::Result<()> {
         record.seconds
     )?;
     writeln!(out, "run:    {}", record.run_dir.display())?;
-    if let Some(report) = &record.report {
+    for report in &record.reports {
         writeln!(out, "report: {}", report.display())?;
     }
     Ok(())

@@ -149,8 +149,10 @@ pub struct RunRecord {
     pub status: &'static str,
     /// The run directory.
     pub run_dir: PathBuf,
-    /// The HTML report, if one was written.
+    /// The first HTML report, if one was written.
     pub report: Option<PathBuf>,
+    /// Every HTML report written, one per report stage.
+    pub reports: Vec<PathBuf>,
     /// Wall time of the whole run in seconds.
     pub seconds: f64,
     /// Every instance in plan order.
@@ -526,19 +528,23 @@ impl Plan<'_> {
         self.link_entries(&run_dir, &stages)?;
         let trials = self.trials(&stages)?;
         crate::results::write(&run_dir.join("results.parquet"), &trials)?;
-        let report = self
+        let reports: Vec<PathBuf> = self
             .instances
             .iter()
             .zip(&stages)
-            .find(|(instance, record)| instance.kind() == StageKind::Report && record.key.is_some())
-            .map(|(instance, _)| run_dir.join(&instance.id).join(report::REPORT_FILE));
+            .filter(|(instance, record)| {
+                instance.kind() == StageKind::Report && record.key.is_some()
+            })
+            .map(|(instance, _)| run_dir.join(&instance.id).join(report::REPORT_FILE))
+            .collect();
         let record = RunRecord {
             experiment: self.experiment.meta.name.clone(),
             config: self.experiment.path.clone(),
             overrides: self.experiment.overrides.clone(),
             status: if failures.is_empty() { "ok" } else { "failed" },
             run_dir: run_dir.clone(),
-            report,
+            report: reports.first().cloned(),
+            reports,
             seconds: started.elapsed().as_secs_f64(),
             stages,
             trials,
