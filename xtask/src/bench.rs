@@ -139,6 +139,71 @@ impl QualityTrial {
     }
 }
 
+/// What a quality target asks of a metric.
+enum Goal {
+    /// No target: the value is reported.
+    Reported,
+    /// At least this value.
+    AtLeast(f64),
+    /// Within 0.02 of a published figure.
+    Near(f64),
+}
+
+/// One row of the quality table.
+struct Target<'a> {
+    benchmark: &'static str,
+    detector: &'static str,
+    metric: &'static str,
+    goal: Goal,
+    trial: Option<&'a QualityTrial>,
+}
+
+impl<'a> Target<'a> {
+    fn at_least(
+        benchmark: &'static str,
+        detector: &'static str,
+        metric: &'static str,
+        value: f64,
+        trial: Option<&'a QualityTrial>,
+    ) -> Self {
+        Target { benchmark, detector, metric, goal: Goal::AtLeast(value), trial }
+    }
+
+    fn reported(
+        benchmark: &'static str,
+        detector: &'static str,
+        metric: &'static str,
+        trial: Option<&'a QualityTrial>,
+    ) -> Self {
+        Target { benchmark, detector, metric, goal: Goal::Reported, trial }
+    }
+
+    fn near(
+        benchmark: &'static str,
+        detector: &'static str,
+        published: f64,
+        trial: Option<&'a QualityTrial>,
+    ) -> Self {
+        Target { benchmark, detector, metric: "roc_auc", goal: Goal::Near(published), trial }
+    }
+
+    fn met(&self, value: f64) -> bool {
+        match self.goal {
+            Goal::Reported => true,
+            Goal::AtLeast(bound) => value >= bound,
+            Goal::Near(published) => (value - published).abs() <= 0.02,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.goal {
+            Goal::Reported => "reported".into(),
+            Goal::AtLeast(bound) => format!(">= {bound}"),
+            Goal::Near(published) => format!("{published} ± 0.02 (PyOD)"),
+        }
+    }
+}
+
 /// Runs `configs/intrusion.toml` and `configs/odds.toml` and prints the quality table as
 /// Markdown: each target with the value reached, then every trial.
 ///
@@ -190,103 +255,95 @@ pub fn quality(args: &QualityArgs) -> anyhow::Result<()> {
     };
     let deep = ["autoencoder", "vae", "deep_svdd"];
     let odds = |name: &'static str| move |t: &QualityTrial| t.dataset.as_deref() == Some(name);
-    // (benchmark, detector, metric, trial, target as text, check)
-    type Check = Box<dyn Fn(f64) -> bool>;
-    let rows: Vec<(&str, &str, &str, Option<&QualityTrial>, &str, Check)> = vec![
-        (
+    let cardio = |t: &QualityTrial| odds("odds-cardio")(t);
+    let shuttle = |t: &QualityTrial| odds("odds-shuttle")(t);
+    let thyroid = |t: &QualityTrial| odds("odds-thyroid")(t);
+    let is_deep = |t: &QualityTrial| deep.contains(&t.model.as_str());
+    let targets = [
+        Target::at_least(
             "KDD Cup 99 10 %, DAGMM protocol",
             "autoencoder",
             "f1",
+            0.94,
             best(&|t| t.stage == "dagmm-autoencoder"),
-            ">= 0.94",
-            Box::new(|v| v >= 0.94),
         ),
-        (
+        Target::at_least(
             "NSL-KDD, KDDTrain+ to KDDTest+",
             "autoencoder",
             "roc_auc",
+            0.90,
             best(&|t| t.stage == "nsl-autoencoder"),
-            ">= 0.90",
-            Box::new(|v| v >= 0.90),
         ),
-        (
+        Target::reported(
             "NSL-KDD, KDDTrain+ to KDDTest+",
             "mlp (supervised)",
             "roc_auc",
             best(&|t| t.stage == "nsl-mlp"),
-            "reported",
-            Box::new(|_| true),
         ),
-        (
+        Target::reported(
             "KDD Cup 99, 10 % to corrected",
             "autoencoder",
             "roc_auc",
             best(&|t| t.stage == "kdd-autoencoder"),
-            "reported",
-            Box::new(|_| true),
         ),
-        (
+        Target::at_least(
             "ODDS cardio",
             "best deep detector",
             "roc_auc",
-            best(&|t| odds("odds-cardio")(t) && deep.contains(&t.model.as_str())),
-            ">= 0.93",
-            Box::new(|v| v >= 0.93),
+            0.93,
+            best(&|t| cardio(t) && is_deep(t)),
         ),
-        (
+        Target::at_least(
             "ODDS shuttle",
             "best deep detector",
             "roc_auc",
-            best(&|t| odds("odds-shuttle")(t) && deep.contains(&t.model.as_str())),
-            ">= 0.97",
-            Box::new(|v| v >= 0.97),
+            0.97,
+            best(&|t| shuttle(t) && is_deep(t)),
         ),
-        (
+        Target::reported(
             "ODDS thyroid",
             "best deep detector",
             "roc_auc",
-            best(&|t| odds("odds-thyroid")(t) && deep.contains(&t.model.as_str())),
-            "reported",
-            Box::new(|_| true),
+            best(&|t| thyroid(t) && is_deep(t)),
         ),
-        (
+        Target::near(
             "ODDS cardio",
             "isolation forest",
-            "roc_auc",
-            best(&|t| odds("odds-cardio")(t) && t.model == "isolation_forest"),
-            "0.92 ± 0.02 (PyOD)",
-            Box::new(|v| (v - 0.92).abs() <= 0.02),
+            0.92,
+            best(&|t| cardio(t) && t.model == "isolation_forest"),
         ),
-        (
+        Target::near(
             "ODDS shuttle",
             "isolation forest",
-            "roc_auc",
-            best(&|t| odds("odds-shuttle")(t) && t.model == "isolation_forest"),
-            "0.997 ± 0.02 (PyOD)",
-            Box::new(|v| (v - 0.997).abs() <= 0.02),
+            0.997,
+            best(&|t| shuttle(t) && t.model == "isolation_forest"),
         ),
     ];
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "| benchmark | detector | test metric | value | target | met |")?;
     writeln!(out, "|---|---|---|---|---|---|")?;
-    for (benchmark, detector, metric, trial, target, check) in &rows {
+    for target in &targets {
+        let Target { benchmark, detector, metric, trial, .. } = target;
         let Some(trial) = trial else {
-            writeln!(out, "| {benchmark} | {detector} | {metric} | no trial | {target} | no |")?;
+            writeln!(
+                out,
+                "| {benchmark} | {detector} | {metric} | no trial | {} | no |",
+                target.describe()
+            )?;
             continue;
         };
         let value = trial.metric(metric);
-        let met = if *target == "reported" {
-            "-"
-        } else if check(value) {
-            "yes"
-        } else {
-            "no"
+        let met = match target.goal {
+            Goal::Reported => "-",
+            _ if target.met(value) => "yes",
+            _ => "no",
         };
         writeln!(
             out,
-            "| {benchmark} | {detector} (`{}`) | {metric} | {value:.4} | {target} | {met} |",
-            trial.name
+            "| {benchmark} | {detector} (`{}`) | {metric} | {value:.4} | {} | {met} |",
+            trial.name,
+            target.describe()
         )?;
     }
 
