@@ -213,7 +213,7 @@ inputs = ["data"]
         ])
     }
 
-    /// Asserts that no stage was published and that any run record says the run failed.
+    /// Asserts that no stage was published and that any run record marks the run failed.
     fn assert_nothing_complete(&self) {
         for folder in ["runs", "cache"] {
             let path = self.dir.path().join(folder);

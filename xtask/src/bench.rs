@@ -139,7 +139,7 @@ impl QualityTrial {
     }
 }
 
-/// What a quality target asks of a metric.
+/// The condition a quality target sets on a metric.
 enum Goal {
     /// No target: the value is reported.
     Reported,

@@ -30,7 +30,7 @@ pub struct ConfigError {
     pub path: PathBuf,
     /// 1-based line and column, when known.
     pub position: Option<(usize, usize)>,
-    /// What is wrong and what to do.
+    /// The problem and the fix.
     pub message: String,
 }
 
@@ -61,7 +61,7 @@ impl ConfigError {
 pub struct ExperimentMeta {
     /// Name of the experiment, used for the run directory.
     pub name: String,
-    /// What the experiment is for, shown in the report.
+    /// A description of the experiment, shown in the report.
     #[serde(default)]
     pub description: Option<String>,
     /// Seed of every random choice, unless a stage sets its own (default 42).

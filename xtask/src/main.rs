@@ -2,8 +2,9 @@
 //!
 //! `cargo xtask experiment FILE` validates the experiment file, expands its sweep, runs every
 //! stage that the cache does not already hold (independent stages in parallel), and prints a
-//! metrics table and the report's path, or with `--json` a JSON summary only. `cache ls` and
-//! `cache gc` inspect and prune the stage cache.
+//! metrics table and the report's path, or with `--json` a JSON summary only. `compare`
+//! ranks and diffs the trials of runs, `cache ls` and `cache gc` inspect and prune the stage
+//! cache, and `bench` measures speed and detection quality.
 
 mod bench;
 mod cache;
@@ -261,7 +262,7 @@ fn init_logging(verbose: u8) {
 /// the threads each stage uses.
 ///
 /// The models here are small, and for matrices of this size a second thread costs more in
-/// synchronisation than it saves; the cores are better used by stages running in parallel.
+/// synchronisation than it saves. The cores are better used by stages running in parallel.
 fn limit_threads() -> usize {
     if let Some(threads) =
         std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok())

@@ -1,4 +1,4 @@
-//! What the commands print on stdout: metrics tables, plans, cache listings and JSON.
+//! Command output on stdout: metrics tables, plans, cache listings and JSON.
 
 use std::collections::BTreeSet;
 use std::io::Write;

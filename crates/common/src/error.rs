@@ -45,7 +45,7 @@ pub enum Error {
     Corrupt {
         /// The stage directory.
         path: PathBuf,
-        /// What did not match.
+        /// The mismatch found.
         reason: String,
     },
     /// A table lacks a column that the contract requires, or has it with the wrong type.
@@ -55,7 +55,7 @@ pub enum Error {
         path: PathBuf,
         /// The column name.
         column: String,
-        /// What is wrong with it.
+        /// The problem with it.
         problem: String,
     },
 }

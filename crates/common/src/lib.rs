@@ -3,7 +3,7 @@
 //! Stages never pass data through memory. Each one writes a directory of files (Parquet
 //! tables, small JSON sidecars, safetensors weights) and a `manifest.json` that lists them
 //! with their sizes and blake3 hashes. A directory without a valid manifest is incomplete and
-//! is never read. This crate holds the reserved column names, the manifest, the atomic
+//! is never read. This crate contains the reserved column names, the manifest, the atomic
 //! publishing of a stage directory, Parquet and JSON helpers, and the progress interface.
 
 pub mod error;

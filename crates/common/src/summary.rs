@@ -58,7 +58,7 @@ pub struct PreprocessSummary {
     pub features: Vec<String>,
     /// Columns removed before fitting, the configured ones and any found constant.
     pub dropped: Vec<String>,
-    /// How the rows were split: `stratified`, `random` or `time:<column>`.
+    /// The split method: `stratified`, `random` or `time:<column>`.
     pub split_method: String,
     /// Rows and positives per split, keyed by split name.
     pub splits: BTreeMap<String, LabelCounts>,
@@ -93,7 +93,7 @@ pub struct TrainingSummary {
 pub struct Evaluation {
     /// The detector, as in [`TrainingSummary::model_kind`].
     pub model_kind: String,
-    /// What the score is: `probability`, `reconstruction_error`, `negative_elbo`,
+    /// The meaning of the score: `probability`, `reconstruction_error`, `negative_elbo`,
     /// `squared_distance`, `isolation_score` or `standardized_reconstruction_error`.
     pub score: String,
     /// The decision threshold, chosen on the validation split.
