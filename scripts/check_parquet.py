@@ -18,6 +18,7 @@ of the wrong type, or no Parquet file is found, and 2 for a usage error or missi
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -46,18 +47,24 @@ def parse_args():
 
 
 def find_parquet_files(root):
-    """Return (visible files, number of skipped files inside hidden directories), sorted."""
+    """Return (visible files, number of skipped files inside hidden directories), sorted.
+
+    Symbolic links to directories are followed, because a run directory links each stage
+    to its entry in the stage cache.
+    """
     visible = []
     hidden = 0
-    for path in sorted(root.rglob("*.parquet")):
-        if not path.is_file():
-            continue
-        relative_parts = path.relative_to(root).parts[:-1]
-        if any(part.startswith(".") for part in relative_parts):
-            hidden += 1
-        else:
-            visible.append(path)
-    return visible, hidden
+    for directory, _, files in os.walk(root, followlinks=True):
+        relative_parts = Path(directory).relative_to(root).parts
+        for name in files:
+            path = Path(directory) / name
+            if not name.endswith(".parquet") or not path.is_file():
+                continue
+            if any(part.startswith(".") for part in relative_parts):
+                hidden += 1
+            else:
+                visible.append(path)
+    return sorted(visible), hidden
 
 
 def check_file(path):

@@ -397,3 +397,19 @@ fn out_of_range_trial_fails_alone() {
     assert!(error.contains("epochs"), "{error}");
     assert_eq!(trials.iter().filter(|t| t["status"] == "ok").count(), 10);
 }
+
+#[test]
+fn seed_change_reruns_seeded_stages() {
+    let Some(data) = shared_data() else { return };
+    let workspace = Workspace::new(data);
+    let first = workspace.run_ok(&[]);
+    let second = workspace.run_ok(&["-S", "experiment.seed=7"]);
+    let statuses = statuses(&second);
+    // Ingest does not use the seed; the split and everything after it does.
+    assert_eq!(statuses["data"], "cached");
+    assert!(
+        statuses.iter().filter(|(name, _)| *name != "data").all(|(_, status)| status == "ran"),
+        "{statuses:?}"
+    );
+    assert_ne!(average_precisions(&first), average_precisions(&second));
+}

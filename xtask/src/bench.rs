@@ -29,6 +29,17 @@ pub struct CacheBenchArgs {
 pub fn cache(args: &CacheBenchArgs) -> anyhow::Result<()> {
     let binary = std::env::current_exe().context("cannot find the running binary")?;
     let scratch = std::env::temp_dir().join(format!("anomaly-bench-{}", std::process::id()));
+    let result = time_runs(args, &binary, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+/// Alternates cold runs and no-op re-runs under `scratch` and prints the table.
+fn time_runs(
+    args: &CacheBenchArgs,
+    binary: &std::path::Path,
+    scratch: &std::path::Path,
+) -> anyhow::Result<()> {
     let mut cold = Vec::new();
     let mut warm = Vec::new();
     let mut stages = 0;
@@ -37,7 +48,7 @@ pub fn cache(args: &CacheBenchArgs) -> anyhow::Result<()> {
         let work = scratch.join(format!("round-{round}"));
         let run = |label: &str| -> anyhow::Result<(f64, serde_json::Value)> {
             let started = Instant::now();
-            let output = Command::new(&binary)
+            let output = Command::new(binary)
                 .arg("experiment")
                 .arg(&args.config)
                 .arg("--data-dir")
@@ -73,7 +84,6 @@ pub fn cache(args: &CacheBenchArgs) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&work)
             .with_context(|| format!("cannot remove {}", work.display()))?;
     }
-    let _ = std::fs::remove_dir_all(&scratch);
 
     let mut out = std::io::stdout().lock();
     let cold_median = median(&mut cold);

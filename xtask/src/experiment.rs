@@ -49,7 +49,7 @@ impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     /// Drops the position, for errors in command-line overrides rather than the file.
-    fn without_position(mut self) -> Self {
+    pub fn without_position(mut self) -> Self {
         self.position = None;
         self
     }
@@ -61,7 +61,7 @@ impl ConfigError {
 pub struct ExperimentMeta {
     /// Name of the experiment, used for the run directory.
     pub name: String,
-    /// A description of the experiment, shown in the report.
+    /// A description of the experiment, for readers of the file.
     #[serde(default)]
     pub description: Option<String>,
     /// Seed of every random choice, unless a stage sets its own (default 42).
@@ -194,7 +194,17 @@ impl Experiment {
                 "missing `[experiment]` table with at least `name = \"...\"`",
             ));
         };
+        let meta_span = meta.span();
         let meta: ExperimentMeta = parser.deserialize(meta, "experiment")?;
+        let valid_name = !meta.name.is_empty()
+            && !meta.name.starts_with('.')
+            && meta.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid_name {
+            return Err(parser.error(
+                meta_span,
+                &format!("invalid experiment name `{}`: use letters, digits, `-`, `_` and `.`, because it names the run folder", meta.name),
+            ));
+        }
         let sweep_value = root.remove("sweep");
         let Some(stages_value) = root.remove("stages") else {
             return Err(parser.error(
@@ -235,6 +245,21 @@ impl Experiment {
             ),
             None => None,
         };
+        if let Some(sweep) = &sweep {
+            for item in &overrides_parsed {
+                let swept = sweep.parameters.iter().find(|p| {
+                    item.keys.len() == p.keys.len() + 2
+                        && item.keys[1] == p.stage
+                        && item.keys[2..] == p.keys[..]
+                });
+                if let Some(parameter) = swept {
+                    return Err(parser.error(
+                        parameter.span.clone(),
+                        &format!("-S {} sets `{}`, which this file sweeps; change the sweep's values instead", item.text, parameter.path),
+                    ));
+                }
+            }
+        }
         let experiment = Experiment {
             path: path.to_path_buf(),
             meta,
@@ -384,7 +409,9 @@ pub fn validate_params(name: &str, params: &StageParams) -> Result<(), String> {
     let result = match params {
         StageParams::Train(config) => config.validate().map_err(|e| e.to_string()),
         StageParams::Preprocess(config) => config.validate().map_err(|e| e.to_string()),
-        _ => Ok(()),
+        StageParams::Ingest(config) => config.validate().map_err(|e| e.to_string()),
+        StageParams::Evaluate(config) => config.validate().map_err(|e| e.to_string()),
+        StageParams::Report(_) => Ok(()),
     };
     result.map_err(|e| format!("stage `{name}`: {e}"))
 }

@@ -85,8 +85,8 @@ struct ExperimentArgs {
     #[arg(short = 'S', value_name = "PATH=VALUE")]
     set: Vec<String>,
     /// Stages run at once (default: the number of cores divided by RAYON_NUM_THREADS).
-    #[arg(long, short)]
-    jobs: Option<usize>,
+    #[arg(long, short, value_parser = clap::value_parser!(u64).range(1..))]
+    jobs: Option<u64>,
     /// Rerun this stage and everything downstream even if cached (repeatable).
     #[arg(long, value_name = "STAGE")]
     force: Vec<String>,
@@ -162,7 +162,7 @@ fn experiment(args: ExperimentArgs, threads: usize) -> anyhow::Result<ExitCode> 
         registry: args.locations.registry,
         runs_dir: args.runs_dir,
         cache_dir: args.locations.cache_dir,
-        jobs: args.jobs.unwrap_or((cores / threads).max(1)),
+        jobs: args.jobs.map_or((cores / threads).max(1), |jobs| jobs as usize),
         force: args.force,
         progress: progress.as_ref(),
     };
@@ -223,7 +223,30 @@ fn cache_gc(
             progress: &progress,
         };
         let plan = run::plan(&experiment, &options, false)?;
-        keep.extend(plan.planned.iter().filter_map(|p| p.key.clone()));
+        // A stage whose key cannot be computed now (its data file is not in the data
+        // directory) keeps the entry of the key it had when it last ran.
+        let cache = crate::cache::Cache::open(&locations.cache_dir)?;
+        let mut unknown = 0;
+        for item in &plan.planned {
+            match &item.key {
+                Some(key) => {
+                    keep.insert(key.clone());
+                }
+                None => {
+                    unknown += 1;
+                    if let Some(record) = cache.key_record(&experiment.meta.name, &item.name) {
+                        keep.insert(record.key);
+                    }
+                }
+            }
+        }
+        if unknown > 0 {
+            eprintln!(
+                "note: {}: {unknown} stages need a data file that is not in {}; their entries from the last run are kept",
+                path.display(),
+                locations.data_dir.display()
+            );
+        }
     }
     output::cache_gc(&locations.cache_dir, &keep, &experiments, dry_run)?;
     Ok(ExitCode::SUCCESS)
@@ -254,6 +277,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

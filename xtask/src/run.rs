@@ -202,6 +202,7 @@ pub fn plan<'a>(
                         names.join(", ")
                     ),
                 )
+                .without_position()
                 .into());
         }
     }
@@ -211,10 +212,12 @@ pub fn plan<'a>(
     let mut data_hashes = BTreeMap::new();
     for (index, instance) in instances.iter().enumerate() {
         let StageParams::Ingest(config) = &instance.params else { continue };
-        let main = resolve_source(&cache, config, &instance.id, options, download)?;
+        // A forced ingest stage hashes its files again instead of trusting size and time.
+        let trust = !options.force.contains(&instance.stage);
+        let main = resolve_source(&cache, config, &instance.id, options, download, trust)?;
         let test = match config.test_file_config() {
             Some(test_config) => {
-                resolve_source(&cache, &test_config, &instance.id, options, download)?
+                resolve_source(&cache, &test_config, &instance.id, options, download, trust)?
             }
             None => None,
         };
@@ -326,7 +329,7 @@ fn make_record(
     inputs: BTreeMap<String, String>,
     data: Option<String>,
 ) -> KeyRecord {
-    let params = instance.params.to_json();
+    let params = instance.key_params.clone();
     let version = stage_version(instance.kind());
     let input_keys: Vec<&str> = inputs.values().map(String::as_str).collect();
     let extra = data.as_deref().unwrap_or_default().as_bytes();
@@ -342,6 +345,7 @@ fn resolve_source(
     stage: &str,
     options: &RunOptions<'_>,
     download: bool,
+    trust_known_hash: bool,
 ) -> anyhow::Result<Option<ingest::Source>> {
     let failure = |class, source: anyhow::Error| StageFailure {
         stage: stage.to_string(),
@@ -363,7 +367,8 @@ fn resolve_source(
             );
         }
     };
-    if let Some(sha256) = cache.known_hash(&path)
+    if trust_known_hash
+        && let Some(sha256) = cache.known_hash(&path)
         && expected.as_ref().is_none_or(|e| e.eq_ignore_ascii_case(&sha256))
     {
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default();

@@ -335,6 +335,9 @@ pub struct Instance {
     pub varied: BTreeMap<String, serde_json::Value>,
     /// Why this instance's swept parameters are out of range; it fails when it would run.
     pub invalid: Option<String>,
+    /// The parameters that go into the instance's key: its own, plus the values it takes
+    /// from `[experiment]` (seed, device, report title) when it does not set them itself.
+    pub key_params: serde_json::Value,
 }
 
 impl Instance {
@@ -362,6 +365,7 @@ pub fn expand(experiment: &Experiment) -> Result<Vec<Instance>, SpanError> {
                 inputs,
                 varied: variant.varied,
                 invalid: variant.invalid,
+                key_params: serde_json::Value::Null,
             });
         } else {
             let upstream: Vec<Option<usize>> = match stage.inputs.first() {
@@ -379,9 +383,13 @@ pub fn expand(experiment: &Experiment) -> Result<Vec<Instance>, SpanError> {
                         inputs: input.into_iter().collect(),
                         varied,
                         invalid: variant.invalid.clone(),
+                        key_params: serde_json::Value::Null,
                     });
                 }
             }
+        }
+        for instance in &mut created {
+            instance.key_params = key_params(&instance.params, &experiment.meta);
         }
         let count = created.len();
         let mut indices = Vec::with_capacity(count);
@@ -403,6 +411,41 @@ struct Variant {
     varied: BTreeMap<String, serde_json::Value>,
     /// Why the parameters are out of range, if they are.
     invalid: Option<String>,
+}
+
+/// Returns the parameters of a stage instance as they enter its key: its own parameters plus
+/// the experiment-wide values it uses, so that changing the seed, the device or the default
+/// report title changes the key of every stage that depends on it.
+fn key_params(params: &StageParams, meta: &crate::experiment::ExperimentMeta) -> serde_json::Value {
+    let mut json = params.to_json();
+    let serde_json::Value::Object(map) = &mut json else { return json };
+    let device = |choice: &model::DeviceChoice| match model::select_device(choice) {
+        Ok(device) => model::device_name(&device),
+        Err(_) => String::from(choice.clone()),
+    };
+    match params {
+        StageParams::Preprocess(_) => {
+            map.insert("seed".into(), meta.seed.into());
+        }
+        StageParams::Train(config) => {
+            map.insert("seed".into(), config.seed.unwrap_or(meta.seed).into());
+            map.insert(
+                "device".into(),
+                device(config.device.as_ref().unwrap_or(&meta.device)).into(),
+            );
+        }
+        StageParams::Evaluate(_) => {
+            map.insert("device".into(), device(&meta.device).into());
+        }
+        StageParams::Report(config) => {
+            map.insert(
+                "title".into(),
+                config.title.clone().unwrap_or_else(|| meta.name.clone()).into(),
+            );
+        }
+        StageParams::Ingest(_) => {}
+    }
+    json
 }
 
 /// Returns the parameter variants of one stage with their swept values.
@@ -767,6 +810,22 @@ inputs = ["eval"]
         let mlp = instances.iter().find(|i| i.id == "mlp").unwrap();
         assert_eq!(mlp.params.to_json()["epochs"], 7);
         assert_eq!(mlp.params.to_json()["activation"], "tanh");
+    }
+
+    #[test]
+    fn override_of_swept_parameter_is_rejected() {
+        let error =
+            parse("[sweep.parameters]\n\"mlp.epochs\" = [1, 2]\n", &["mlp.epochs=3"]).unwrap_err();
+        assert!(
+            error.contains("-S mlp.epochs=3 sets `mlp.epochs`, which this file sweeps"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn invalid_experiment_name_is_rejected() {
+        let error = parse("", &["experiment.name=\"../escape\""]).unwrap_err();
+        assert!(error.contains("invalid experiment name `../escape`"), "{error}");
     }
 
     #[test]

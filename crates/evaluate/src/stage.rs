@@ -38,6 +38,30 @@ pub struct EvaluateConfig {
     pub curve_points: usize,
 }
 
+impl EvaluateConfig {
+    /// Checks the value ranges.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(target) = self.target_recall
+            && !(target > 0.0 && target <= 1.0)
+        {
+            return Err(Error::InvalidConfig {
+                key: "target_recall",
+                problem: format!("{target} is outside (0, 1]; give a recall such as 0.9"),
+            });
+        }
+        if self.curve_points < 2 {
+            return Err(Error::InvalidConfig {
+                key: "curve_points",
+                problem: format!(
+                    "{} is too few; a curve needs at least 2 points",
+                    self.curve_points
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Default for EvaluateConfig {
     fn default() -> Self {
         EvaluateConfig { target_recall: None, curve_points: 400 }
@@ -86,20 +110,7 @@ pub fn run(
     out_dir: &Path,
     device: &Device,
 ) -> Result<Evaluation> {
-    if let Some(target) = config.target_recall
-        && !(target > 0.0 && target <= 1.0)
-    {
-        return Err(Error::InvalidConfig {
-            key: "target_recall",
-            problem: format!("{target} is outside (0, 1]"),
-        });
-    }
-    if config.curve_points < 2 {
-        return Err(Error::InvalidConfig {
-            key: "curve_points",
-            problem: "must be at least 2".into(),
-        });
-    }
+    config.validate()?;
     let spec: ModelSpec = common::read_json(&model_dir.join("model.json"))?;
     let detector = Detector::load(&spec, &model_dir.join("model.safetensors"), device)?;
 

@@ -76,6 +76,16 @@ pub enum Error {
         /// The ingested table.
         path: PathBuf,
     },
+    /// The label rule marks every row, or no row, as an anomaly.
+    #[error(
+        "the label rule marks {anomalies} of {rows} rows as anomalies; a detector needs both classes: check `label.anomaly` and `label.normal` in the ingest stage against the label values in its summary.json"
+    )]
+    OneClass {
+        /// Anomalous rows.
+        anomalies: usize,
+        /// All rows.
+        rows: usize,
+    },
     /// A split lacks one of the two classes, so its metrics are undefined.
     #[error(
         "the {split} split has {anomalies} anomalies and {normal} normal rows; every split needs both classes: use more data, change the split fractions, or use a stratified split"
@@ -89,7 +99,9 @@ pub enum Error {
         normal: usize,
     },
     /// A value cannot be transformed into a finite float32.
-    #[error("column `{column}`, row {row_id}: {problem}")]
+    #[error(
+        "column `{column}`, row {row_id} (0-based `_row_id`, counting data rows only): {problem}"
+    )]
     InvalidValue {
         /// The column.
         column: String,

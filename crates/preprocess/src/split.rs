@@ -113,6 +113,10 @@ impl Splits {
     /// Returns an error if any split lacks normal rows or anomalies. `test_labels` are the
     /// labels of the table that the test rows index: `labels` itself, or the test table's.
     pub fn check_classes(&self, labels: &[u8], test_labels: &[u8]) -> Result<()> {
+        let anomalies = labels.iter().filter(|&&label| label != 0).count();
+        if anomalies == 0 || anomalies == labels.len() {
+            return Err(Error::OneClass { anomalies, rows: labels.len() });
+        }
         for (name, rows) in self.named() {
             let labels = if name == "test" { test_labels } else { labels };
             let anomalies = rows.iter().filter(|&&i| labels[i] != 0).count();
@@ -192,11 +196,21 @@ mod tests {
     }
 
     #[test]
-    fn split_without_anomalies_is_rejected() {
+    fn table_without_anomalies_is_rejected() {
         let labels = vec![0u8; 50];
         let splits = Splits::random(&labels, &SplitFractions::default(), true, 1);
         let error = splits.check_classes(&labels, &labels).unwrap_err().to_string();
-        assert!(error.contains("train split has 0 anomalies"), "{error}");
+        assert!(error.contains("marks 0 of 50 rows as anomalies"), "{error}");
+    }
+
+    #[test]
+    fn split_without_anomalies_is_rejected() {
+        // Two anomalies in time order land in the training split only.
+        let labels: Vec<u8> = (0..50).map(|i| u8::from(i < 2)).collect();
+        let times: Vec<Option<f64>> = (0..50).map(|t| Some(t as f64)).collect();
+        let splits = Splits::by_time(&times, &SplitFractions::default(), "t").unwrap();
+        let error = splits.check_classes(&labels, &labels).unwrap_err().to_string();
+        assert!(error.contains("validation split has 0 anomalies"), "{error}");
     }
 
     #[test]

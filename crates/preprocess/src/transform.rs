@@ -70,7 +70,7 @@ impl NumericTransform {
                 column: self.name.clone(),
                 row_id,
                 problem: format!(
-                    "value {value} becomes {scaled} after scaling, which float32 cannot hold; fix or drop the value, or add the column to `log1p`"
+                    "value {value:e} becomes {scaled:e} after scaling, which float32 cannot hold; fix or drop the value, or add the column to `log1p`"
                 ),
             });
         }
@@ -140,9 +140,24 @@ impl NumericTransform {
             let n = imputed.len() as f64;
             let mean = imputed.iter().sum::<f64>() / n;
             let variance = imputed.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+            if !variance.is_finite() {
+                // Values near f64::MAX overflow the variance; name the largest one.
+                let (position, largest) = imputed
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+                    .expect("the training split has rows");
+                return Err(Error::InvalidValue {
+                    column: name.to_string(),
+                    row_id: row_ids[train[position]],
+                    problem: format!(
+                        "value {largest:e} is too large to scale (the column's variance overflows); fix or drop the value, or add the column to `log1p`"
+                    ),
+                });
+            }
             let std = variance.sqrt();
             feature.mean = mean;
-            feature.std = if std > 0.0 && std.is_finite() { std } else { 1.0 };
+            feature.std = if std > 0.0 { std } else { 1.0 };
         }
         Ok(feature)
     }
