@@ -139,7 +139,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", run::one_line(&error));
             ExitCode::from(exit_class(&error) as u8)
         }
     }

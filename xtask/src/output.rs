@@ -134,12 +134,13 @@ pub fn print_plan(planned: &[Planned]) -> anyhow::Result<()> {
             item.action
         )?;
     }
-    let runs = planned.iter().filter(|p| p.action == "run").count();
+    let count = |action: &str| planned.iter().filter(|p| p.action == action).count();
     writeln!(
         out,
-        "\n{runs} of {} stages would run; {} are cached.",
-        planned.len(),
-        planned.len() - runs
+        "\nstages: {} to run, {} cached, {} to fail on invalid parameters",
+        count("run"),
+        count("cached"),
+        count("fail")
     )?;
     Ok(())
 }
@@ -206,6 +207,7 @@ pub fn cache_gc(
         if !dry_run {
             std::fs::remove_dir_all(&entry.dir)
                 .with_context(|| format!("cannot remove {}", entry.dir.display()))?;
+            let _ = std::fs::remove_file(cache.root().join("locks").join(format!("{}.lock", entry.key)));
         }
         removed += entry.bytes;
         count += 1;

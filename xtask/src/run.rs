@@ -49,8 +49,25 @@ pub struct StageFailure {
 
 impl std::fmt::Display for StageFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} stage `{}` failed: {:#}", self.kind, self.stage, self.source)
+        write!(f, "{} stage `{}` failed: {}", self.kind, self.stage, one_line(&self.source))
     }
+}
+
+/// Joins an error and its causes into one line, leaving out a cause whose text the message
+/// already contains (library errors often repeat their source in their own message).
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 impl std::error::Error for StageFailure {}
@@ -521,7 +538,7 @@ impl Plan<'_> {
                             status: "failed",
                             seconds: outcome.seconds,
                             key: None,
-                            error: Some(format!("{:#}", failure.source)),
+                            error: Some(one_line(&failure.source)),
                         }
                     }
                 });
