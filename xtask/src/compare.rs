@@ -3,11 +3,15 @@
 //! It reads the `results.parquet` of a run directory (one row per trial: names, status, test
 //! metrics, timings, stage keys and `p.*` parameter columns containing JSON text) and writes to
 //! stdout or `--output`. With one run it filters the trials, ranks them by a metric and writes
-//! them as a text table, CSV, JSON or Parquet. With two runs it matches trials by name and
-//! lists the parameters and metrics that changed, and the trials found in only one run.
+//! them as a text table, CSV, JSON or Parquet. With two runs it matches each trial of one run
+//! to the trial of the other with the same stage and parameter values, and lists the metrics
+//! that changed and the trials found in only one run.
+//!
+//! Trial names such as `mlp-eval#5` are positions in a sweep grid, and adding one value to a
+//! grid renumbers them, so two runs are never matched by name.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -31,8 +35,15 @@ const PARAM_PREFIX: &str = "p.";
 /// keep every column.
 const TABLE_METRICS: [&str; 4] = ["roc_auc", "average_precision", "f1", "recall_at_1pct_fpr"];
 
-/// Text columns that the two-run table lists with the parameters when they change.
-const DESCRIPTIVE_COLUMNS: [&str; 3] = ["model", "stage", "model_kind"];
+/// Text columns that the two-run table lists under `changed parameters` when they change.
+/// The parameters that both runs have are part of a matched trial's identity, so only these
+/// columns and nothing else can appear there.
+const DESCRIPTIVE_COLUMNS: [&str; 2] = ["stage", "model_kind"];
+
+/// Columns that name a trial or its train stage instance by position in the sweep grid, such
+/// as `mlp-eval#5` and `mlp#5`. Two runs are not matched on them, and a matched trial whose
+/// names differ is shown as `mlp-eval#5 -> mlp-eval#7` but not counted as changed.
+const NAME_COLUMNS: [&str; 2] = ["trial", "model"];
 
 /// Run directory named in error messages when no real run can serve as the example.
 const EXAMPLE_RUN: &str = "runs/fraud/20261204-170331";
@@ -40,15 +51,19 @@ const EXAMPLE_RUN: &str = "runs/fraud/20261204-170331";
 /// Arguments of `cargo xtask compare`.
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
-    /// Run directories, or their results.parquet files. One run ranks its trials, and two show
-    /// what changed from the first to the second. Default: the newest run under --runs-dir.
+    /// Run directories, their results.parquet files, or experiment directories such as
+    /// runs/fraud, which stand for their newest run. One run ranks its trials, and two show
+    /// what changed from the first to the second, matching trials by stage and parameter
+    /// values. Default: the newest run under --runs-dir.
     pub runs: Vec<PathBuf>,
     /// Directory searched for the newest run when no run is given.
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
-    /// Metric to rank by: any metric column, such as roc_auc or train_seconds. Higher is
-    /// better, except for columns ending in `_seconds`.
-    #[arg(long, default_value = "average_precision")]
+    /// Metric to rank by: any metric column, such as average_precision (test) or
+    /// train_seconds. Higher is better, except for columns ending in `_seconds`. The default
+    /// ranks by validation average precision, so that choosing a trial never looks at the
+    /// test split.
+    #[arg(long, default_value = "validation_average_precision")]
     pub sort: String,
     /// Show only the best N trials; with two runs, the N most improved.
     #[arg(long, value_name = "N")]
@@ -127,6 +142,10 @@ fn compare(args: &CompareArgs, stdout: &mut dyn Write) -> anyhow::Result<()> {
     if args.format == Format::Table {
         return write_to(output, stdout, |out| diff.write_table(out));
     }
+    // The text table states this note itself, and the other formats have no place for it.
+    if let Some(note) = diff.repeated.note() {
+        tracing::warn!("{note}");
+    }
 
     // CSV, JSON and Parquet get one row per change.
     let batch = diff.to_batch();
@@ -195,7 +214,9 @@ fn results_paths(args: &CompareArgs) -> anyhow::Result<Vec<PathBuf>> {
     }
 }
 
-/// Returns `path` if it is a file, or the `results.parquet` inside it.
+/// Returns `path` if it is a file, the `results.parquet` inside it, or for a directory above
+/// the run directories, such as the experiment directory `runs/fraud`, the `results.parquet`
+/// of its newest run.
 fn results_path(path: &Path) -> anyhow::Result<PathBuf> {
     if path.is_file() {
         return Ok(path.to_path_buf());
@@ -204,18 +225,29 @@ fn results_path(path: &Path) -> anyhow::Result<PathBuf> {
     if results.is_file() {
         return Ok(results);
     }
-
-    // A directory above the run directories, such as `runs/fraud`, suggests its newest run.
-    let example =
-        newest_run_under(path).ok().flatten().unwrap_or_else(|| PathBuf::from(EXAMPLE_RUN));
+    // A run next to the one asked for is the most useful example in an error.
+    let example = || {
+        let sibling = path.parent().and_then(|parent| newest_run_under(parent).ok().flatten());
+        sibling.unwrap_or_else(|| PathBuf::from(EXAMPLE_RUN))
+    };
     if !path.exists() {
-        bail!("{} not found; pass a run directory such as {}", path.display(), example.display());
+        bail!("{} not found; pass a run directory such as {}", path.display(), example().display());
     }
-    bail!(
-        "{} has no {RESULTS_FILE}; pass a run directory such as {}",
-        path.display(),
-        example.display()
-    )
+
+    let newest = newest_run_under(path)
+        .with_context(|| format!("cannot list the runs in {}", path.display()))?;
+    match newest {
+        Some(run) => {
+            tracing::info!(directory = %path.display(), run = %run.display(), "using the newest run");
+            Ok(run.join(RESULTS_FILE))
+        }
+        None => bail!(
+            "{} has no {RESULTS_FILE} and no run directory below it with one; pass a run \
+             directory such as {}",
+            path.display(),
+            example().display()
+        ),
+    }
 }
 
 /// Returns the newest run directory with a `results.parquet` under `runs_dir`.
@@ -899,7 +931,8 @@ fn varying_params<'t>(table: &'t ResultsTable, rows: &[usize]) -> (Vec<&'t Colum
 // ---------------------------------------------------------------------------------------------
 // Comparing two runs
 
-/// The changes from run A to run B, with trials matched by name.
+/// The changes from run A to run B, with trials matched by identity: the stage and the values
+/// of the parameters that both runs have.
 struct RunDiff<'a> {
     a: &'a ResultsTable,
     b: &'a ResultsTable,
@@ -915,7 +948,12 @@ struct RunDiff<'a> {
     /// Trials only in A, or only in B, that pass the filters there, best first.
     only_in_a: Vec<usize>,
     only_in_b: Vec<usize>,
-    /// Columns in both runs, other than `trial`, as (index in A, index in B), in A's order.
+    /// Number of parameter columns in both runs, which with `stage` make up the identity.
+    identity_params: usize,
+    /// Trials whose identity another trial of the same run shares, paired in file order.
+    repeated: RepeatedIdentities,
+    /// Columns in both runs, other than the [`NAME_COLUMNS`], as (index in A, index in B), in
+    /// A's order.
     shared_columns: Vec<(usize, usize)>,
     only_columns_a: Vec<usize>,
     only_columns_b: Vec<usize>,
@@ -931,30 +969,25 @@ impl<'a> RunDiff<'a> {
     ) -> anyhow::Result<RunDiff<'a>> {
         let metric_a = a.metric(sort)?;
         let metric_b = b.metric(sort)?;
-        let index_a = unique_trials(a)?;
-        let index_b = unique_trials(b)?;
         let keep_a = a.filter_mask(filters, Some(b))?;
         let keep_b = b.filter_mask(filters, Some(a))?;
 
-        // Match the trials by name.
-        let mut pairs = Vec::new();
-        let mut matched = 0;
-        let mut only_in_a = Vec::new();
-        for (row_a, &kept_a) in keep_a.iter().enumerate() {
-            match index_b.get(a.trial(row_a)) {
-                Some(&row_b) => {
-                    matched += 1;
-                    if kept_a || keep_b[row_b] {
-                        pairs.push((row_a, row_b));
-                    }
-                }
-                None if kept_a => only_in_a.push(row_a),
-                None => {}
-            }
-        }
-        let mut only_in_b: Vec<usize> = (0..b.rows())
-            .filter(|&row| keep_b[row] && !index_a.contains_key(b.trial(row)))
+        // Match the trials by identity, then keep the pairs that pass the filters in either run.
+        let params = shared_params(a, b);
+        let identities_a = identities(a, params.iter().map(|&(column, _)| column));
+        let identities_b = identities(b, params.iter().map(|&(_, column)| column));
+        let matching = match_identities(&identities_a, &identities_b);
+        let repeated = RepeatedIdentities::new(a, b, &identities_a, &identities_b);
+        let matched = matching.pairs.len();
+        let pairs: Vec<(usize, usize)> = matching
+            .pairs
+            .into_iter()
+            .filter(|&(row_a, row_b)| keep_a[row_a] || keep_b[row_b])
             .collect();
+        let mut only_in_a: Vec<usize> =
+            matching.only_in_a.into_iter().filter(|&row| keep_a[row]).collect();
+        let mut only_in_b: Vec<usize> =
+            matching.only_in_b.into_iter().filter(|&row| keep_b[row]).collect();
         sort_rows(a, metric_a, &mut only_in_a);
         sort_rows(b, metric_b, &mut only_in_b);
 
@@ -980,7 +1013,7 @@ impl<'a> RunDiff<'a> {
         let mut only_columns_a = Vec::new();
         for (index_a, column) in a.columns.iter().enumerate() {
             match b.columns.iter().position(|other| other.name == column.name) {
-                Some(_) if column.name == "trial" => {}
+                Some(_) if NAME_COLUMNS.contains(&column.name.as_str()) => {}
                 Some(index_b) => shared_columns.push((index_a, index_b)),
                 None => only_columns_a.push(index_a),
             }
@@ -999,6 +1032,8 @@ impl<'a> RunDiff<'a> {
             matched,
             only_in_a,
             only_in_b,
+            identity_params: params.len(),
+            repeated,
             shared_columns,
             only_columns_a,
             only_columns_b,
@@ -1007,6 +1042,17 @@ impl<'a> RunDiff<'a> {
 
     fn shown_pairs(&self) -> &[(usize, usize)] {
         &self.pairs[..self.shown_count]
+    }
+
+    /// Appends the name of a matched trial to `buffer`: its name in A, followed by ` -> ` and
+    /// its name in B when they differ.
+    fn push_pair_name(&self, row_a: usize, row_b: usize, buffer: &mut String) {
+        let (name_a, name_b) = (self.a.trial(row_a), self.b.trial(row_b));
+        buffer.push_str(name_a);
+        if name_a != name_b {
+            buffer.push_str(" -> ");
+            buffer.push_str(name_b);
+        }
     }
 
     /// Returns whether the shared column `index` (into `shared_columns`) differs between
@@ -1058,7 +1104,7 @@ impl<'a> RunDiff<'a> {
         let values_b = self.metric_b.number().expect("a metric is numeric");
         let integer = self.metric_a.is_integer() && self.metric_b.is_integer();
         for &(row_a, row_b) in self.shown_pairs() {
-            grid.cell(|s| s.push_str(a.trial(row_a)));
+            grid.cell(|s| self.push_pair_name(row_a, row_b, s));
             grid.cell(|s| {
                 let status_a = text_at(&a.status, row_a).unwrap_or("-");
                 let status_b = text_at(&b.status, row_b).unwrap_or("-");
@@ -1105,8 +1151,8 @@ impl<'a> RunDiff<'a> {
         self.write_unmatched(out)
     }
 
-    /// Writes the columns found in only one run and how often each parameter changed among
-    /// the matched trials that pass the filters.
+    /// Writes the columns found in only one run, what the trials are matched by and, when a
+    /// run repeats an identity, that those trials are paired in file order.
     fn write_column_summary(&self, out: &mut dyn Write) -> anyhow::Result<()> {
         for (run, table, columns) in
             [("A", self.a, &self.only_columns_a), ("B", self.b, &self.only_columns_b)]
@@ -1127,25 +1173,14 @@ impl<'a> RunDiff<'a> {
             }
         }
 
-        let mut changes = Vec::new();
-        for (index, &(column_a, _)) in self.shared_columns.iter().enumerate() {
-            let column = &self.a.columns[column_a];
-            if !column.is_param() {
-                continue;
-            }
-            let count = self
-                .pairs
-                .iter()
-                .filter(|&&(row_a, row_b)| self.changed(index, row_a, row_b))
-                .count();
-            if count > 0 {
-                changes.push(format!("{} in {}", column.name, count_trials(count)));
-            }
-        }
-        if changes.is_empty() {
-            writeln!(out, "parameters changed: none")?;
-        } else {
-            writeln!(out, "parameters changed: {}", changes.join(", "))?;
+        writeln!(
+            out,
+            "matched by: stage and the values of the {} that both runs have, not trial \
+             names",
+            count_parameters(self.identity_params)
+        )?;
+        if let Some(note) = self.repeated.note() {
+            writeln!(out, "{note}")?;
         }
         Ok(())
     }
@@ -1221,7 +1256,8 @@ impl<'a> RunDiff<'a> {
     /// Columns: `trial` (null for a column in only one run), `change` (`only_in_a`,
     /// `only_in_b`, `changed` or `unchanged`), `column` (null for a whole trial), `a` and `b`
     /// (the values as text, numbers in full precision) and `delta` (B - A, for numbers).
-    /// A matched trial gives one `changed` row per differing column, or one `unchanged` row.
+    /// A matched trial gives one `changed` row per differing column, or one `unchanged` row,
+    /// and its `trial` is written like `mlp-eval#5 -> mlp-eval#7` when its names differ.
     fn to_batch(&self) -> RecordBatch {
         let mut rows = ChangeRows::default();
         for (change, table, columns) in [
@@ -1235,8 +1271,11 @@ impl<'a> RunDiff<'a> {
 
         let mut text_a = String::new();
         let mut text_b = String::new();
+        let mut trial_name = String::new();
         for &(row_a, row_b) in self.shown_pairs() {
-            let trial = self.a.trial(row_a);
+            trial_name.clear();
+            self.push_pair_name(row_a, row_b, &mut trial_name);
+            let trial = trial_name.as_str();
             let mut any = false;
             for (index, &(column_a, column_b)) in self.shared_columns.iter().enumerate() {
                 if !self.changed(index, row_a, row_b) {
@@ -1319,21 +1358,169 @@ impl ChangeRows {
     }
 }
 
-/// Maps each trial name to its row, or fails on a name that appears twice, because two runs
-/// are matched by trial name.
-fn unique_trials(table: &ResultsTable) -> anyhow::Result<HashMap<&str, usize>> {
-    let mut index = HashMap::with_capacity(table.rows());
-    for row in 0..table.rows() {
-        if let Some(first) = index.insert(table.trial(row), row) {
-            bail!(
-                "{}: trial `{}` appears in rows {first} and {row}; compare matches the trials of \
-                 two runs by name, so each name must appear once",
-                table.path.display(),
-                table.trial(row)
-            );
+/// Returns the parameter columns that both runs have, as (index in A, index in B), in A's
+/// order.
+fn shared_params(a: &ResultsTable, b: &ResultsTable) -> Vec<(usize, usize)> {
+    let mut shared = Vec::new();
+    for (index_a, column) in a.columns.iter().enumerate().filter(|(_, c)| c.is_param()) {
+        if let Some(index_b) = b.columns.iter().position(|other| other.name == column.name) {
+            shared.push((index_a, index_b));
         }
     }
-    Ok(index)
+    shared
+}
+
+/// Key that matches a trial across two runs: its stage, then the value of each shared
+/// parameter as canonical JSON (see [`canonical_json`]), `None` for a null cell.
+type Identity = Vec<Option<String>>;
+
+/// Returns the identity of every row of `table`, from the parameter columns at `params`.
+fn identities(table: &ResultsTable, params: impl Iterator<Item = usize>) -> Vec<Identity> {
+    let params: Vec<&StringArray> = params
+        .map(|index| table.columns[index].text().expect("parameter columns are text"))
+        .collect();
+    (0..table.rows())
+        .map(|row| {
+            let stage = text_at(&table.stage, row).map(str::to_string);
+            let values = params.iter().map(|values| {
+                text_at(values, row).map(|text| {
+                    let mut canonical = String::new();
+                    canonical_json(&parse_json_or_string(text), &mut canonical);
+                    canonical
+                })
+            });
+            std::iter::once(stage).chain(values).collect()
+        })
+        .collect()
+}
+
+/// Appends `value` as JSON text on which equality agrees with [`json_equal`]: object keys
+/// sorted, and every number written as its `f64` value, with -0 as 0.
+fn canonical_json(value: &serde_json::Value, buffer: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => match number.as_f64() {
+            Some(0.0) => buffer.push('0'),
+            Some(x) => {
+                let _ = write!(buffer, "{x}");
+            }
+            None => buffer.push_str(&number.to_string()),
+        },
+        Value::Array(items) => {
+            buffer.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    buffer.push(',');
+                }
+                canonical_json(item, buffer);
+            }
+            buffer.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by_key(|&(key, _)| key);
+            buffer.push('{');
+            for (index, (key, item)) in entries.into_iter().enumerate() {
+                if index > 0 {
+                    buffer.push(',');
+                }
+                buffer.push_str(&Value::String(key.clone()).to_string());
+                buffer.push(':');
+                canonical_json(item, buffer);
+            }
+            buffer.push('}');
+        }
+        other => buffer.push_str(&other.to_string()),
+    }
+}
+
+/// Trials of two runs paired by identity.
+struct Matching {
+    /// (row in A, row in B), in A's row order.
+    pairs: Vec<(usize, usize)>,
+    only_in_a: Vec<usize>,
+    only_in_b: Vec<usize>,
+}
+
+/// Pairs each row of A with a row of B of the same identity: the first row of an identity in
+/// A with its first row in B, the second with the second, and so on.
+fn match_identities(a: &[Identity], b: &[Identity]) -> Matching {
+    let mut rows_b: HashMap<&Identity, VecDeque<usize>> = HashMap::new();
+    for (row, identity) in b.iter().enumerate() {
+        rows_b.entry(identity).or_default().push_back(row);
+    }
+    let mut pairs = Vec::new();
+    let mut only_in_a = Vec::new();
+    for (row_a, identity) in a.iter().enumerate() {
+        match rows_b.get_mut(identity).and_then(VecDeque::pop_front) {
+            Some(row_b) => pairs.push((row_a, row_b)),
+            None => only_in_a.push(row_a),
+        }
+    }
+    let mut only_in_b: Vec<usize> = rows_b.into_values().flatten().collect();
+    only_in_b.sort_unstable();
+    Matching { pairs, only_in_a, only_in_b }
+}
+
+/// Returns the rows of each identity, in row order.
+fn rows_by_identity(identities: &[Identity]) -> HashMap<&Identity, Vec<usize>> {
+    let mut rows: HashMap<&Identity, Vec<usize>> = HashMap::new();
+    for (row, identity) in identities.iter().enumerate() {
+        rows.entry(identity).or_default().push(row);
+    }
+    rows
+}
+
+/// Trials whose identity is repeated in one run and present in the other. Nothing
+/// distinguishes them, so [`match_identities`] pairs them in file order.
+#[derive(Debug, Default)]
+struct RepeatedIdentities {
+    /// Number of such trials in A and in B.
+    trials_a: usize,
+    trials_b: usize,
+    /// Names of the trials of the first such identity in the run that repeats it, and that
+    /// run's letter.
+    example: Option<(&'static str, Vec<String>)>,
+}
+
+impl RepeatedIdentities {
+    fn new(a: &ResultsTable, b: &ResultsTable, ids_a: &[Identity], ids_b: &[Identity]) -> Self {
+        let rows_a = rows_by_identity(ids_a);
+        let rows_b = rows_by_identity(ids_b);
+
+        let mut repeated = RepeatedIdentities::default();
+        let mut seen: Vec<&Identity> = Vec::new();
+        for identity in ids_a {
+            let (Some(in_a), Some(in_b)) = (rows_a.get(identity), rows_b.get(identity)) else {
+                continue;
+            };
+            if (in_a.len() == 1 && in_b.len() == 1) || seen.contains(&identity) {
+                continue;
+            }
+            seen.push(identity);
+            repeated.trials_a += in_a.len();
+            repeated.trials_b += in_b.len();
+            if repeated.example.is_none() {
+                let (run, table, rows) =
+                    if in_a.len() > 1 { ("A", a, in_a) } else { ("B", b, in_b) };
+                let names = rows.iter().map(|&row| table.trial(row).to_string()).collect();
+                repeated.example = Some((run, names));
+            }
+        }
+        repeated
+    }
+
+    /// Returns the one-line note on the repeated identities, or `None` when there are none.
+    fn note(&self) -> Option<String> {
+        let (run, names) = self.example.as_ref()?;
+        Some(format!(
+            "{} of A and {} of B share their stage and parameters with another trial of the same \
+             run, such as {} in {run}, so they are paired in file order",
+            count_trials(self.trials_a),
+            count_trials(self.trials_b),
+            names.join(", ")
+        ))
+    }
 }
 
 /// Returns B - A for a numeric column, or `None` when either value is null.
@@ -1374,6 +1561,11 @@ fn cells_equal(a: &Column, row_a: usize, b: &Column, row_b: usize) -> bool {
 /// Returns "1 trial" or "N trials".
 fn count_trials(count: usize) -> String {
     if count == 1 { "1 trial".to_string() } else { format!("{count} trials") }
+}
+
+/// Returns "1 parameter" or "N parameters".
+fn count_parameters(count: usize) -> String {
+    if count == 1 { "1 parameter".to_string() } else { format!("{count} parameters") }
 }
 
 /// A text table whose column widths fit the content.
@@ -1600,6 +1792,25 @@ mod tests {
         fn metric(&self, scale: f64) -> Option<f64> {
             self.average_precision.map(|ap| if ap.is_nan() { ap } else { ap * scale })
         }
+
+        /// Returns the trial as the grid position `index` names it, everything else kept.
+        fn renumbered(mut self, index: usize) -> Row {
+            let (trial_stage, _) = self.trial.split_once('#').unwrap();
+            let (model_stage, _) = self.model.split_once('#').unwrap();
+            self.trial = format!("{trial_stage}#{index}");
+            self.model = format!("{model_stage}#{index}");
+            self
+        }
+
+        /// Returns a stand-in for a cache key, which like the real one depends on the stage
+        /// and the parameters but not on the trial's name.
+        fn content_key(&self, kind: &str) -> String {
+            let mut params = self.params.clone();
+            params.sort();
+            let params: Vec<String> =
+                params.iter().map(|(name, value)| format!("{name}={value}")).collect();
+            format!("{kind}-{}-{}", self.stage, params.join(","))
+        }
     }
 
     /// Writes `rows` as `dir/results.parquet` with the column layout of the `experiment`
@@ -1637,8 +1848,8 @@ mod tests {
             ("epochs_run".into(), DataType::UInt32, whole(&|r| r.best_epoch.map(|e| e + 5))),
             ("train_seconds".into(), DataType::Float64, number(&|r| r.train_seconds)),
             ("evaluate_seconds".into(), DataType::Float64, number(&|r| ok(r).then_some(1.5))),
-            ("train_key".into(), DataType::Utf8, text(&|r| Some(format!("train-{}", r.model)))),
-            ("evaluate_key".into(), DataType::Utf8, text(&|r| Some(format!("eval-{}", r.trial)))),
+            ("train_key".into(), DataType::Utf8, text(&|r| Some(r.content_key("train")))),
+            ("evaluate_key".into(), DataType::Utf8, text(&|r| Some(r.content_key("eval")))),
         ];
         let names: BTreeSet<&str> =
             rows.iter().flat_map(|r| r.params.iter().map(|(name, _)| name.as_str())).collect();
@@ -2065,23 +2276,25 @@ mod tests {
         );
     }
 
-    /// Run A and run B of a two-run comparison.
+    /// Run A and run B of a two-run comparison, where B's learning-rate grid gained 0.0003 in
+    /// front and lost 0.01, which renumbers its MLP trials.
     ///
-    /// `mlp-eval#0` gets a higher learning rate and +0.05 average precision, `mlp-eval#1`
-    /// loses 0.10, `ae-eval#0` is unchanged, `mlp-eval#2` is only in A, `mlp-eval#3` only
-    /// in B, and B adds the parameter `mlp.dropout` to its MLPs.
+    /// `mlp-eval#0` of A is `mlp-eval#1` in B and gains 0.05 average precision. `mlp-eval#1`
+    /// of A is `mlp-eval#2` in B and loses 0.10, and `ae-eval#0` is unchanged. A's
+    /// `mlp-eval#2` (learning rate 0.01) is only in A and B's `mlp-eval#0` (0.0003) only in B.
+    /// B adds the parameter `mlp.dropout` to its MLPs.
     fn two_runs(dir: &Path) -> (PathBuf, PathBuf) {
         let a = vec![
             Row::mlp(0, 0.80, "0.001"),
-            Row::mlp(1, 0.70, "0.001"),
-            Row::mlp(2, 0.60, "0.001"),
+            Row::mlp(1, 0.70, "0.003"),
+            Row::mlp(2, 0.60, "0.01"),
             Row::autoencoder(0, 0.50),
         ];
         let b = vec![
-            Row::mlp(0, 0.85, "0.01").param("mlp.dropout", "0.1"),
-            Row::mlp(1, 0.60, "0.001").param("mlp.dropout", "0.1"),
+            Row::mlp(0, 0.90, "0.0003").param("mlp.dropout", "0.1"),
+            Row::mlp(0, 0.85, "0.001").renumbered(1).param("mlp.dropout", "0.1"),
+            Row::mlp(1, 0.60, "0.003").renumbered(2).param("mlp.dropout", "0.1"),
             Row::autoencoder(0, 0.50),
-            Row::mlp(3, 0.90, "0.001").param("mlp.dropout", "0.1"),
         ];
         (write_results(&dir.join("a"), &a), write_results(&dir.join("b"), &b))
     }
@@ -2102,7 +2315,15 @@ mod tests {
         );
         assert!(text.contains("\nparameters only in B: p.mlp.dropout\n"), "{text}");
         assert!(!text.contains("only in A:"), "{text}");
-        assert!(text.contains("\nparameters changed: p.mlp.learning_rate in 1 trial\n"), "{text}");
+        // p.ae.latent, p.mlp.activation, p.mlp.hidden, p.mlp.learning_rate and p.split.log1p.
+        assert!(
+            text.contains(
+                "\nmatched by: stage and the values of the 5 parameters that both runs have, not \
+                 trial names\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("paired in file order"), "{text}");
         // Mean change: (0.05 + 0 - 0.10) / 3 = -0.0167.
         assert!(
             text.contains(
@@ -2116,13 +2337,13 @@ mod tests {
         assert!(header.contains("Δ roc_auc"), "{text}");
         assert!(header.ends_with("changed parameters"), "{text}");
         assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[0].starts_with("mlp-eval#0"), "{text}");
+        assert!(lines[0].starts_with("mlp-eval#0 -> mlp-eval#1  ok"), "{text}");
         assert!(lines[0].contains("0.8000  0.8500  +0.0500"), "{text}");
-        assert!(lines[0].ends_with("  p.mlp.learning_rate 0.001 -> 0.01"), "{text}");
-        assert!(lines[1].starts_with("ae-eval#0"), "{text}");
-        assert!(lines[1].ends_with("+0.0000"), "an unchanged trial lists no parameters:\n{text}");
-        assert!(lines[2].starts_with("mlp-eval#1"), "{text}");
+        assert!(lines[1].starts_with("ae-eval#0                 ok"), "{text}");
+        assert!(lines[2].starts_with("mlp-eval#1 -> mlp-eval#2  ok"), "{text}");
         assert!(lines[2].contains("0.7000  0.6000  -0.1000"), "{text}");
+        // Matched trials have equal parameters, so no line lists a changed one.
+        assert!(lines.iter().all(|line| !line.contains("p.")), "{text}");
         assert!(
             text.contains("showing 3 of 3 trials in both runs; hidden: 0 by --filter, 0 by --top"),
             "{text}"
@@ -2133,7 +2354,137 @@ mod tests {
         assert_eq!(unmatched.len(), 2, "{text}");
         assert!(unmatched[0].starts_with("A    mlp-eval#2  mlp    ok"), "{text}");
         assert!(unmatched[0].ends_with("0.6000"), "{text}");
-        assert!(unmatched[1].starts_with("B    mlp-eval#3"), "{text}");
+        assert!(unmatched[1].starts_with("B    mlp-eval#0  mlp    ok"), "{text}");
+        assert!(unmatched[1].ends_with("0.9000"), "{text}");
+    }
+
+    #[test]
+    fn diff_matches_renumbered_grid() {
+        // B's grid gained the learning rate 0.0003 in front, so its trials with A's learning
+        // rates moved up by one. Matched by name, A's mlp-eval#0 (0.001) would pair with B's
+        // mlp-eval#0 (0.0003).
+        let dir = tempfile::tempdir().unwrap();
+        let a_rows =
+            vec![Row::mlp(0, 0.80, "0.001"), Row::mlp(1, 0.70, "0.01"), Row::autoencoder(0, 0.50)];
+        let b_rows = vec![
+            Row::mlp(0, 0.65, "0.0003"),
+            a_rows[0].clone().renumbered(1),
+            a_rows[1].clone().renumbered(2),
+            a_rows[2].clone(),
+        ];
+        let a = write_results(&dir.path().join("a"), &a_rows);
+        let b = write_results(&dir.path().join("b"), &b_rows);
+
+        let text = output(&args(&[&a, &b])).unwrap();
+        assert!(
+            text.contains(
+                "average_precision: 0 improved, 0 worse, 3 unchanged, 0 without a value in both \
+                 runs; mean change +0.0000\n"
+            ),
+            "{text}"
+        );
+        let (_, lines) = grid_lines(&text, "trial");
+        assert_eq!(lines.len(), 3, "{text}");
+        // Equal changes keep A's order.
+        assert!(lines[0].starts_with("mlp-eval#0 -> mlp-eval#1  ok"), "{text}");
+        assert!(lines[0].contains("0.8000  0.8000  +0.0000"), "{text}");
+        assert!(lines[1].starts_with("mlp-eval#1 -> mlp-eval#2  ok"), "{text}");
+        assert!(lines[1].contains("0.7000  0.7000  +0.0000"), "{text}");
+        assert!(lines[2].starts_with("ae-eval#0                 ok"), "{text}");
+        for line in &lines {
+            assert!(line.ends_with("+0.0000"), "a matched trial lists a change:\n{text}");
+        }
+        let (_, unmatched) = grid_lines(&text, "run  trial");
+        assert_eq!(unmatched.len(), 1, "{text}");
+        assert!(unmatched[0].starts_with("B    mlp-eval#0  mlp    ok"), "{text}");
+
+        // The machine output reports every matched trial unchanged, names included.
+        let json_text = output(&CompareArgs { format: Format::Json, ..args(&[&a, &b]) }).unwrap();
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&json_text).unwrap();
+        let summary: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|row| (row["trial"].as_str().unwrap(), row["change"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("mlp-eval#0 -> mlp-eval#1", "unchanged"),
+                ("mlp-eval#1 -> mlp-eval#2", "unchanged"),
+                ("ae-eval#0", "unchanged"),
+                ("mlp-eval#0", "only_in_b"),
+            ],
+            "{json_text}"
+        );
+    }
+
+    #[test]
+    fn diff_pairs_repeated_identities_in_order() {
+        // A's first two trials drew the same parameters, and so did B's last two.
+        let dir = tempfile::tempdir().unwrap();
+        let a = write_results(
+            &dir.path().join("a"),
+            &[Row::mlp(0, 0.80, "0.001"), Row::mlp(1, 0.70, "0.001"), Row::mlp(2, 0.60, "0.01")],
+        );
+        let b = write_results(
+            &dir.path().join("b"),
+            &[Row::mlp(5, 0.65, "0.01"), Row::mlp(6, 0.85, "0.001"), Row::mlp(7, 0.75, "0.001")],
+        );
+
+        let text = output(&args(&[&a, &b])).unwrap();
+        let note = "2 trials of A and 2 trials of B share their stage and parameters with another \
+                    trial of the same run, such as mlp-eval#0, mlp-eval#1 in A, so they are \
+                    paired in file order\n";
+        assert_eq!(text.matches(note).count(), 1, "{text}");
+        let (_, lines) = grid_lines(&text, "trial");
+        assert_eq!(lines.len(), 3, "{text}");
+        let line = |prefix: &str| {
+            let found = lines.iter().find(|line| line.starts_with(prefix));
+            *found.unwrap_or_else(|| panic!("no line `{prefix}`:\n{text}"))
+        };
+        assert!(line("mlp-eval#0 -> mlp-eval#6").contains("0.8000  0.8500  +0.0500"), "{text}");
+        assert!(line("mlp-eval#1 -> mlp-eval#7").contains("0.7000  0.7500  +0.0500"), "{text}");
+        assert!(line("mlp-eval#2 -> mlp-eval#5").contains("0.6000  0.6500  +0.0500"), "{text}");
+        assert!(!text.contains("Trials in only one run"), "{text}");
+
+        // The machine formats have no place for the note, so stdout stays valid JSON.
+        let json_text = output(&CompareArgs { format: Format::Json, ..args(&[&a, &b]) }).unwrap();
+        assert!(serde_json::from_str::<serde_json::Value>(&json_text).is_ok(), "{json_text}");
+    }
+
+    #[test]
+    fn identity_is_stage_and_canonical_parameters() {
+        let dir = tempfile::tempdir().unwrap();
+        // Rows 0 and 1 differ only in how their values are written, row 2 only in its stage,
+        // and row 3 has no value for a parameter that row 0 sets.
+        let mut other_stage = Row::mlp(2, 0.5, "0.001");
+        other_stage.stage = "mlp_wide".into();
+        let rows = vec![
+            Row::mlp(0, 0.5, "0.001").param("mlp.extra", "{\"b\": 64, \"a\": [1, -0.0]}"),
+            Row::mlp(1, 0.5, "1e-3").param("mlp.extra", "{\"a\":[1.0,0],\"b\":64.0}"),
+            other_stage.param("mlp.extra", "{\"b\": 64, \"a\": [1, -0.0]}"),
+            Row::mlp(3, 0.5, "0.001"),
+        ];
+        let table = ResultsTable::read(&write_results(dir.path(), &rows)).unwrap();
+        let params = shared_params(&table, &table);
+        let ids = identities(&table, params.iter().map(|&(column, _)| column));
+        assert_eq!(ids[0], ids[1]);
+        assert_ne!(ids[0], ids[2]);
+        assert_ne!(ids[0], ids[3]);
+        let extra =
+            params.iter().position(|&(column, _)| table.columns[column].name == "p.mlp.extra");
+        // The identity starts with the stage, so the parameter's position is one further.
+        assert_eq!(ids[0][extra.unwrap() + 1].as_deref(), Some("{\"a\":[1,0],\"b\":64}"));
+        assert_eq!(ids[3][extra.unwrap() + 1], None);
+
+        let mut text = String::new();
+        canonical_json(&parse_json_or_string("relu"), &mut text);
+        assert_eq!(text, "\"relu\"");
+        text.clear();
+        canonical_json(&json!([64, 32]), &mut text);
+        assert_eq!(text, "[64,32]");
+        text.clear();
+        canonical_json(&json!(0.0003), &mut text);
+        assert_eq!(text, "0.0003");
     }
 
     #[test]
@@ -2141,11 +2492,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = write_results(
             &dir.path().join("a"),
-            &[Row::mlp(0, 0.8, "0.1"), Row::mlp(1, 0.7, "0.1")],
+            &[Row::mlp(0, 0.8, "0.1"), Row::mlp(1, 0.7, "0.2")],
         );
         let b = write_results(
             &dir.path().join("b"),
-            &[Row::mlp(0, 0.8, "0.1").failed("failed", "out of memory"), Row::mlp(1, 0.75, "0.1")],
+            &[Row::mlp(0, 0.8, "0.1").failed("failed", "out of memory"), Row::mlp(1, 0.75, "0.2")],
         );
 
         let text = output(&args(&[&a, &b])).unwrap();
@@ -2175,19 +2526,22 @@ mod tests {
                 .find(|row| row["trial"] == trial && row["column"] == column)
                 .unwrap_or_else(|| panic!("no row for {trial} {column} in {json_text}"))
         };
-        let changed_ap = find("mlp-eval#0", "average_precision");
+        let changed_ap = find("mlp-eval#0 -> mlp-eval#1", "average_precision");
         assert_eq!(changed_ap["change"], "changed");
         assert_eq!(changed_ap["a"], "0.8");
         assert_eq!(changed_ap["b"], "0.85");
         assert!((changed_ap["delta"].as_f64().unwrap() - 0.05).abs() < 1e-12);
-        let changed_rate = find("mlp-eval#0", "p.mlp.learning_rate");
-        assert_eq!(changed_rate["a"], "0.001");
-        assert_eq!(changed_rate["b"], "0.01");
-        assert_eq!(changed_rate["delta"], serde_json::Value::Null);
-        // Only the values that differ are listed: mlp-eval#0 keeps its hidden sizes.
-        assert!(
-            !rows.iter().any(|row| row["trial"] == "mlp-eval#0" && row["column"] == "p.mlp.hidden")
-        );
+        // B's new `mlp.dropout` enters the key, so the train key changed.
+        let changed_key = find("mlp-eval#0 -> mlp-eval#1", "train_key");
+        assert_eq!(changed_key["delta"], serde_json::Value::Null);
+        // Only the values that differ are listed. Parameters never differ in a matched trial,
+        // and the names are shown in `trial` rather than listed as changes.
+        for row in &rows {
+            let column = row["column"].as_str().unwrap_or("");
+            assert!(row["trial"].is_null() || !column.starts_with("p."), "{row}");
+            assert_ne!(column, "trial", "{row}");
+            assert_ne!(column, "model", "{row}");
+        }
         let unchanged: Vec<&serde_json::Value> =
             rows.iter().filter(|row| row["change"] == "unchanged").collect();
         assert_eq!(unchanged.len(), 1);
@@ -2196,7 +2550,7 @@ mod tests {
             .iter()
             .map(|row| (row["trial"].as_str().unwrap(), row["change"].as_str().unwrap()))
             .collect();
-        assert_eq!(last_two, [("mlp-eval#2", "only_in_a"), ("mlp-eval#3", "only_in_b")]);
+        assert_eq!(last_two, [("mlp-eval#2", "only_in_a"), ("mlp-eval#0", "only_in_b")]);
 
         let csv_text = output(&CompareArgs { format: Format::Csv, ..args(&[&a, &b]) }).unwrap();
         assert!(
@@ -2230,7 +2584,7 @@ mod tests {
         .unwrap();
         let (_, lines) = grid_lines(&text, "trial");
         assert_eq!(lines.len(), 1, "{text}");
-        assert!(lines[0].starts_with("mlp-eval#0"), "{text}");
+        assert!(lines[0].starts_with("mlp-eval#0 -> mlp-eval#1  ok"), "{text}");
         assert!(
             text.contains("showing 1 of 3 trials in both runs; hidden: 1 by --filter, 1 by --top"),
             "{text}"
@@ -2242,11 +2596,12 @@ mod tests {
             output(&CompareArgs { filters: vec!["p.mlp.dropout=0.1".into()], ..args(&[&a, &b]) })
                 .unwrap();
         let (_, lines) = grid_lines(&text, "trial");
-        let names: Vec<&str> = lines.iter().map(|line| line.split(' ').next().unwrap()).collect();
-        assert_eq!(names, ["mlp-eval#0", "mlp-eval#1"], "{text}");
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("mlp-eval#0 -> mlp-eval#1  ok"), "{text}");
+        assert!(lines[1].starts_with("mlp-eval#1 -> mlp-eval#2  ok"), "{text}");
         let (_, unmatched) = grid_lines(&text, "run  trial");
         assert_eq!(unmatched.len(), 1, "{text}");
-        assert!(unmatched[0].starts_with("B    mlp-eval#3"), "{text}");
+        assert!(unmatched[0].starts_with("B    mlp-eval#0"), "{text}");
 
         let message =
             error(&CompareArgs { filters: vec!["p.mlp.nope=1".into()], ..args(&[&a, &b]) });
@@ -2255,51 +2610,34 @@ mod tests {
     }
 
     #[test]
-    fn diff_rejects_duplicate_trial_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, _) = two_runs(dir.path());
-        let b = write_results(
-            &dir.path().join("dup"),
-            &[Row::mlp(0, 0.5, "0.1"), Row::mlp(0, 0.6, "0.2")],
-        );
-
-        let message = error(&args(&[&a, &b]));
-        assert_eq!(
-            message,
-            format!(
-                "{}: trial `mlp-eval#0` appears in rows 0 and 1; compare matches the trials of \
-                 two runs by name, so each name must appear once",
-                b.display()
-            )
-        );
-    }
-
-    #[test]
     fn missing_results_file_names_a_run_directory() {
         let dir = tempfile::tempdir().unwrap();
         let experiment = dir.path().join("runs/fraud");
-        std::fs::create_dir_all(experiment.join("20261204-170331")).unwrap();
+        let unfinished = experiment.join("20261204-170331");
+        std::fs::create_dir_all(&unfinished).unwrap();
 
         // A run directory without results, with no other run to suggest.
-        let empty_run = experiment.join("20261204-170331");
-        let message = error(&args(&[&empty_run]));
+        let message = error(&args(&[&unfinished]));
         assert_eq!(
             message,
             format!(
-                "{} has no results.parquet; pass a run directory such as runs/fraud/20261204-170331",
-                empty_run.display()
+                "{} has no results.parquet and no run directory below it with one; pass a run \
+                 directory such as runs/fraud/20261204-170331",
+                unfinished.display()
             )
         );
 
-        // The experiment directory above the runs suggests its newest run.
-        write_results(&experiment.join("20261205-080000"), &six_trials());
-        let message = error(&args(&[&experiment]));
+        // Once a sibling run has results, the message suggests it.
+        let finished = experiment.join("20261205-080000");
+        write_results(&finished, &six_trials());
+        let message = error(&args(&[&unfinished]));
         assert_eq!(
             message,
             format!(
-                "{} has no results.parquet; pass a run directory such as {}",
-                experiment.display(),
-                experiment.join("20261205-080000").display()
+                "{} has no results.parquet and no run directory below it with one; pass a run \
+                 directory such as {}",
+                unfinished.display(),
+                finished.display()
             )
         );
 
@@ -2307,10 +2645,38 @@ mod tests {
         let message = error(&args(&[&missing]));
         assert!(
             message.starts_with(&format!(
-                "{} not found; pass a run directory such as",
-                missing.display()
+                "{} not found; pass a run directory such as {}",
+                missing.display(),
+                finished.display()
             )),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn experiment_directory_means_newest_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let experiment = dir.path().join("runs/fraud");
+        let older = experiment.join("20261204-170331");
+        let newer = experiment.join("20261205-080000");
+        write_results(&older, &six_trials()[..2]);
+        write_results(&newer, &six_trials());
+        // Newer still, but without results (still running, or failed before the end).
+        std::fs::create_dir_all(experiment.join("20261206-000000")).unwrap();
+
+        let text = output(&args(&[&experiment])).unwrap();
+        let newest = newer.join(RESULTS_FILE);
+        assert!(text.starts_with(&format!("{}: 6 trials, ", newest.display())), "{text}");
+
+        // Against an older run, the experiment directory is B.
+        let text = output(&args(&[&older, &experiment])).unwrap();
+        assert!(
+            text.starts_with(&format!(
+                "A: {} (2 trials)\nB: {} (6 trials)\n",
+                older.join(RESULTS_FILE).display(),
+                newest.display()
+            )),
+            "{text}"
         );
     }
 
@@ -2399,10 +2765,13 @@ mod tests {
         (0..500)
             .map(|index| {
                 let score = ((index * 37) % 1000) as f64 / 1000.0;
+                let seed = index.to_string();
                 let row = if index < 400 {
-                    Row::mlp(index, score, rates[index % 5]).param("mlp.hidden", hidden[index % 4])
+                    Row::mlp(index, score, rates[index % 5])
+                        .param("mlp.hidden", hidden[index % 4])
+                        .param("mlp.seed", &seed)
                 } else {
-                    Row::autoencoder(index, score)
+                    Row::autoencoder(index, score).param("ae.seed", &seed)
                 };
                 if index % 25 == 0 { row.failed("failed", "loss diverged") } else { row }
             })
@@ -2446,21 +2815,50 @@ mod tests {
     }
 
     #[test]
-    fn five_hundred_trial_diff_matches_every_trial() {
+    fn five_hundred_trial_diff_matches_by_parameters() {
+        // B lists the same trials in reverse order, numbered by their new position, and its
+        // MLPs at learning rate 0.0001 (every fifth, 80 of them) run at 0.02 instead.
         let dir = tempfile::tempdir().unwrap();
         let a = write_results(&dir.path().join("a"), &five_hundred_trials());
         let changed: Vec<Row> = five_hundred_trials()
             .into_iter()
-            .map(
-                |row| if row.stage == "mlp" { row.param("mlp.learning_rate", "0.02") } else { row },
-            )
+            .rev()
+            .enumerate()
+            .map(|(position, row)| {
+                let row = row.renumbered(position);
+                if row.params.contains(&("mlp.learning_rate".into(), "0.0001".into())) {
+                    row.param("mlp.learning_rate", "0.02")
+                } else {
+                    row
+                }
+            })
             .collect();
         let b = write_results(&dir.path().join("b"), &changed);
 
         let text = output(&args(&[&a, &b])).unwrap();
         let (_, lines) = grid_lines(&text, "trial");
-        assert_eq!(lines.len(), 500);
-        assert!(text.contains("parameters changed: p.mlp.learning_rate in 400 trials\n"), "{text}");
-        assert!(!text.contains("Trials in only one run"));
+        assert_eq!(lines.len(), 420, "{text}");
+        assert!(lines.iter().any(|line| line.starts_with("mlp-eval#1 -> mlp-eval#498 ")));
+        assert!(lines.iter().any(|line| line.starts_with("ae-eval#499 -> ae-eval#0 ")));
+        // Of the 20 failed trials, the 4 autoencoders are matched and the 16 MLPs are not.
+        assert!(
+            text.contains(
+                "average_precision: 0 improved, 0 worse, 416 unchanged, 4 without a value in both \
+                 runs; mean change +0.0000\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("paired in file order"), "{text}");
+        let (_, unmatched) = grid_lines(&text, "run  trial");
+        assert_eq!(unmatched.iter().filter(|line| line.starts_with("A ")).count(), 80);
+        assert_eq!(unmatched.iter().filter(|line| line.starts_with("B ")).count(), 80);
+
+        let json_text = output(&CompareArgs { format: Format::Json, ..args(&[&a, &b]) }).unwrap();
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&json_text).unwrap();
+        let count = |change: &str| rows.iter().filter(|row| row["change"] == change).count();
+        assert_eq!(count("unchanged"), 420);
+        assert_eq!(count("changed"), 0);
+        assert_eq!(count("only_in_a"), 80);
+        assert_eq!(count("only_in_b"), 80);
     }
 }

@@ -207,7 +207,9 @@ pub fn cache_gc(
         if !dry_run {
             std::fs::remove_dir_all(&entry.dir)
                 .with_context(|| format!("cannot remove {}", entry.dir.display()))?;
-            let _ = std::fs::remove_file(cache.root().join("locks").join(format!("{}.lock", entry.key)));
+            let _ = std::fs::remove_file(
+                cache.root().join("locks").join(format!("{}.lock", entry.key)),
+            );
         }
         removed += entry.bytes;
         count += 1;

@@ -54,6 +54,15 @@ pub(crate) struct Model<'a> {
     pub pr: Vec<(f64, f64)>,
 }
 
+impl Model<'_> {
+    /// Returns the validation average precision from `metrics.json`. Every choice of a best
+    /// model or trial is made on this value, so that the test metrics reported for the chosen
+    /// ones did not take part in choosing them.
+    pub(crate) fn validation_ap(&self) -> f64 {
+        self.evaluation.validation.average_precision
+    }
+}
+
 /// One row of `history.parquet`; a null value is read as NaN.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Epoch {

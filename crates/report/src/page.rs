@@ -88,8 +88,9 @@ fn document(title: &str, style: &str, body: &str) -> String {
     )
 }
 
-/// Builds the dark page header: title, dataset line and the best model. For a sweep the
-/// dataset line counts trials, stages and failures in place of models.
+/// Builds the dark page header: title, dataset line and the best model by validation average
+/// precision with its test metrics. For a sweep the dataset line counts trials, stages and
+/// failures in place of models.
 fn header(run: &Run<'_>, sweep: Option<&Sweep<'_, '_>>) -> String {
     let dataset = &run.dataset;
     let name = dataset.dataset.as_deref().unwrap_or(&dataset.source);
@@ -128,12 +129,14 @@ fn header(run: &Run<'_>, sweep: Option<&Sweep<'_, '_>>) -> String {
         Some(sweep) => sweep.best(),
         None => best_model(&run.models),
     };
-    let best = best.filter(|model| model.evaluation.test.average_precision.is_finite());
+    let best = best.filter(|model| model.validation_ap().is_finite());
     if let Some(best) = best {
         html.push_str(&format!(
-            "<p class=\"headline\">Best test average precision: {} <strong>{}</strong> \
-             (ROC-AUC {})</p>\n",
+            "<p class=\"headline\">Best {} by validation average precision: {} ({}) · its test \
+             average precision <strong>{}</strong> (test ROC-AUC {})</p>\n",
+            if sweep.is_some() { "trial" } else { "model" },
             model_label(best.name, best.color),
+            format::metric(best.validation_ap()),
             format::metric(best.evaluation.test.average_precision),
             format::metric(best.evaluation.test.roc_auc),
         ));
@@ -165,11 +168,14 @@ fn navigation(with_models: bool, with_sweep: bool) -> String {
     format!("<nav><div class=\"wrap\">{}</div></nav>\n", anchors.join(""))
 }
 
-/// Returns the model with the highest finite test average precision.
+/// Returns the model with the highest finite validation average precision, the first listed
+/// among equal values.
 fn best_model<'a, 'b>(models: &'b [Model<'a>]) -> Option<&'b Model<'a>> {
-    models.iter().filter(|model| model.evaluation.test.average_precision.is_finite()).max_by(
-        |a, b| a.evaluation.test.average_precision.total_cmp(&b.evaluation.test.average_precision),
-    )
+    let finite = models.iter().filter(|model| model.validation_ap().is_finite());
+    finite.fold(None, |best: Option<&'b Model<'a>>, model| match best {
+        Some(best) if best.validation_ap() >= model.validation_ap() => Some(best),
+        _ => Some(model),
+    })
 }
 
 /// Returns a model's name, escaped, after a square in its chart colour.

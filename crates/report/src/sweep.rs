@@ -1,6 +1,10 @@
-//! The trials of a hyperparameter sweep: their ranking by test average precision, the
+//! The trials of a hyperparameter sweep: their ranking by validation average precision, the
 //! parameters whose values differ between them, the few trials that the per-model sections
 //! show, the stage colours, and the points of the parameter charts.
+//!
+//! Every choice here (the best trial, the best of each stage, the top trials shown in detail)
+//! is made on validation average precision. The test split only reports how the chosen trials
+//! do, because choosing on it would make the reported test metrics optimistic.
 //!
 //! A trial that trained is a [`Model`]; a trial that failed is a [`FailedTrial`]. Both name
 //! the train stage they are an instance of and their swept parameters by dotted path.
@@ -14,11 +18,12 @@ use crate::FailedTrial;
 use crate::artifacts::Model;
 use crate::charts::trial_color;
 
-/// Number of overall best trials that the per-model sections show, in addition to the best
-/// trial of each stage.
+/// Number of overall best trials, by validation average precision, that the per-model
+/// sections show in addition to the best trial of each stage.
 pub(crate) const DETAIL_TOP: usize = 3;
 
-/// Number of best trials whose precision-recall curves are overlaid in the sweep section.
+/// Number of best trials, by validation average precision, whose test precision-recall
+/// curves are overlaid in the sweep section.
 pub(crate) const CURVES_TOP: usize = 5;
 
 /// Values of a parameter span more than this factor before its axis becomes logarithmic.
@@ -26,8 +31,8 @@ const LOG_AXIS_SPAN: f64 = 20.0;
 
 /// The trials of one sweep, ranked.
 pub(crate) struct Sweep<'r, 'a> {
-    /// The trials that trained, highest test average precision first. A trial whose average
-    /// precision is NaN comes last, and equal values keep the input order.
+    /// The trials that trained, highest validation average precision first. A trial whose
+    /// validation average precision is NaN comes last, and equal values keep the input order.
     pub ranked: Vec<&'r Model<'a>>,
     /// The trials that failed, in input order.
     pub failed: &'a [FailedTrial],
@@ -63,9 +68,10 @@ impl<'r, 'a: 'r> Sweep<'r, 'a> {
         self.ranked.iter().copied().filter(|model| model.stage == stage).collect()
     }
 
-    /// Returns the best trial, or `None` when no trial trained.
+    /// Returns the trial with the highest validation average precision, the first listed
+    /// among equal values, or `None` when no trial has a finite one.
     pub(crate) fn best(&self) -> Option<&'r Model<'a>> {
-        self.ranked.first().copied()
+        self.ranked.first().copied().filter(|model| model.validation_ap().is_finite())
     }
 }
 
@@ -74,7 +80,8 @@ pub(crate) fn failed_stage(trial: &FailedTrial) -> &str {
     if trial.stage.is_empty() { &trial.name } else { &trial.stage }
 }
 
-/// Gives every trial the colour of its stage, shaded by its rank within the stage.
+/// Gives every trial the colour of its stage, shaded by its rank within the stage by
+/// validation average precision.
 pub(crate) fn color_by_stage<'a>(models: &mut [Model<'a>], failed: &'a [FailedTrial]) {
     let stages = stage_order(models, failed);
     let mut order: Vec<usize> = (0..models.len()).collect();
@@ -88,10 +95,10 @@ pub(crate) fn color_by_stage<'a>(models: &mut [Model<'a>], failed: &'a [FailedTr
     }
 }
 
-/// Orders trials by decreasing test average precision, NaN last.
+/// Orders trials by decreasing validation average precision, NaN last.
 fn compare_rank(a: &Model<'_>, b: &Model<'_>) -> Ordering {
     let key = |model: &Model<'_>| {
-        let ap = model.evaluation.test.average_precision;
+        let ap = model.validation_ap();
         if ap.is_nan() { f64::NEG_INFINITY } else { ap }
     };
     key(b).total_cmp(&key(a))
@@ -114,7 +121,8 @@ fn stage_order<'a>(models: &[Model<'a>], failed: &'a [FailedTrial]) -> Vec<&'a s
     stages
 }
 
-/// Returns the best trial of each stage and the overall top [`DETAIL_TOP`], in rank order.
+/// Returns the best trial of each stage and the overall top [`DETAIL_TOP`] of `ranked`, in
+/// rank order.
 fn detail_trials<'r, 'a>(ranked: &[&'r Model<'a>]) -> Vec<&'r Model<'a>> {
     let mut seen_stages: Vec<&str> = Vec::new();
     let mut detail = Vec::new();
@@ -191,7 +199,7 @@ pub(crate) struct ParameterPoint {
     pub average_precision: f64,
     /// Palette index of the trial's stage.
     pub stage: usize,
-    /// Whether this is the best trial of the sweep.
+    /// Whether this is the best trial of the sweep, by validation average precision.
     pub best: bool,
 }
 

@@ -22,6 +22,21 @@ fn test_metrics(input: &report::ReportInput, model: usize) -> common::Metrics {
     common::read_json::<common::Evaluation>(&input.models[model].metrics).unwrap().test
 }
 
+fn validation_metrics(input: &report::ReportInput, model: usize) -> common::Metrics {
+    common::read_json::<common::Evaluation>(&input.models[model].metrics).unwrap().validation
+}
+
+/// Returns the index of the model with the highest value of `ap`, the first among equal values.
+fn best_by(input: &report::ReportInput, ap: impl Fn(usize) -> f64) -> usize {
+    let mut best = 0;
+    for index in 1..input.models.len() {
+        if ap(index) > ap(best) {
+            best = index;
+        }
+    }
+    best
+}
+
 #[test]
 fn report_has_every_section() {
     let dir = tempfile::tempdir().unwrap();
@@ -81,18 +96,66 @@ fn report_shows_models_and_metrics() {
         assert!(html.contains(&legend), "precision-recall legend `{legend}` is missing");
     }
 
-    let best = (0..input.models.len())
-        .max_by(|&a, &b| {
-            test_metrics(&input, a)
-                .average_precision
-                .total_cmp(&test_metrics(&input, b).average_precision)
-        })
-        .unwrap();
-    let best_cell = format!(
-        "<td class=\"num best\">{:.3}<span class=\"badge\">best</span></td>",
-        test_metrics(&input, best).average_precision
+    // The model with the highest validation average precision is marked best in both tables,
+    // the test table showing its test average precision.
+    let best = best_by(&input, |index| validation_metrics(&input, index).average_precision);
+    let metrics = section(&html, "metrics");
+    let badge = "<span class=\"badge\">best</span>";
+    assert_eq!(metrics.matches(badge).count(), 2, "one badge per table");
+    let test_table = &metrics[..metrics.find("<h3>Validation split</h3>").unwrap()];
+    let best_test = test_metrics(&input, best).average_precision;
+    let best_cell = format!("<td class=\"num best\">{best_test:.3}{badge}</td>");
+    assert!(test_table.contains(&best_cell), "the test table does not mark {best_cell}");
+    let best_validation = validation_metrics(&input, best).average_precision;
+    let best_cell = format!("<td class=\"num best\">{best_validation:.3}{badge}</td>");
+    assert!(metrics.contains(&best_cell), "the validation table does not mark {best_cell}");
+
+    let note = "<p class=\"note selection\">Models and trials are chosen by validation average \
+                precision";
+    let first_table = metrics.find("<table").unwrap();
+    let note_at = metrics.find(note).expect("the metrics section does not state the rule");
+    assert!(note_at < first_table, "the selection rule is not stated before the first table");
+    let headline = format!(
+        "Best model by validation average precision: <span class=\"model\"><span \
+         class=\"swatch\" style=\"background:{}\"></span>{}</span> ({best_validation:.3}) · \
+         its test average precision <strong>{best_test:.3}</strong>",
+        if best == 0 { "#1f77b4" } else { "#ff7f0e" },
+        input.models[best].name
     );
-    assert!(html.contains(&best_cell), "best average precision is not marked: {best_cell}");
+    assert!(html.contains(&headline), "the header does not name the best model: {headline}");
+}
+
+#[test]
+fn plain_run_marks_best_on_validation() {
+    // The autoencoder separates the classes much better on test than on validation, so the
+    // two splits disagree on the best model.
+    let dir = tempfile::tempdir().unwrap();
+    let autoencoder =
+        ModelSpec { test_shift: 2.5, ..ModelSpec::new("autoencoder", Kind::Autoencoder) };
+    let spec = RunSpec {
+        models: vec![ModelSpec::new("mlp", Kind::Mlp), autoencoder],
+        ..RunSpec::default()
+    };
+    let input = write_run(&dir.path().join("run"), "two splits", &spec);
+    let html = read_report(&input, &dir.path().join("report"));
+
+    let best = best_by(&input, |index| validation_metrics(&input, index).average_precision);
+    let best_on_test = best_by(&input, |index| test_metrics(&input, index).average_precision);
+    assert_ne!(best, best_on_test, "the fixture needs the splits to disagree");
+
+    let metrics = section(&html, "metrics");
+    let test_table = &metrics[..metrics.find("<h3>Validation split</h3>").unwrap()];
+    let row_of = |index: usize| {
+        let name = format!("</span>{}</span></td>", input.models[index].name);
+        let start = test_table.find(&name).unwrap();
+        &test_table[start..start + test_table[start..].find("</tr>").unwrap()]
+    };
+    assert!(row_of(best).contains("<span class=\"badge\">best</span>"), "{}", row_of(best));
+    assert!(!row_of(best_on_test).contains("class=\"badge\""), "{}", row_of(best_on_test));
+    let headline = "validation average precision: <span class=\"model\">";
+    let named = &html[html.find(headline).unwrap()..];
+    let named = &named[..named.find("</p>").unwrap()];
+    assert!(named.contains(&format!("</span>{}</span>", input.models[best].name)), "{named}");
 }
 
 #[test]
@@ -299,34 +362,58 @@ fn row_names(html: &str, table_class: &str) -> Vec<String> {
     names
 }
 
-/// Returns (name, stage, test average precision) of every trained trial, ranked the way the
-/// report should rank them: by decreasing test average precision, equal values in input order.
-fn expected_ranking(input: &report::ReportInput) -> Vec<(String, String, f64)> {
-    let mut trials: Vec<(String, String, f64)> = (0..input.models.len())
+/// A trained trial with the average precisions read from its `metrics.json`.
+#[derive(Debug, Clone)]
+struct TrialAp {
+    name: String,
+    stage: String,
+    validation_ap: f64,
+    test_ap: f64,
+}
+
+/// Returns every trained trial sorted by decreasing `key`, equal values in input order.
+fn ranking_by(input: &report::ReportInput, key: fn(&TrialAp) -> f64) -> Vec<TrialAp> {
+    let mut trials: Vec<TrialAp> = (0..input.models.len())
         .map(|index| {
             let model = &input.models[index];
-            (model.name.clone(), model.stage.clone(), test_metrics(input, index).average_precision)
+            TrialAp {
+                name: model.name.clone(),
+                stage: model.stage.clone(),
+                validation_ap: validation_metrics(input, index).average_precision,
+                test_ap: test_metrics(input, index).average_precision,
+            }
         })
         .collect();
-    trials.sort_by(|a, b| b.2.total_cmp(&a.2));
+    trials.sort_by(|a, b| key(b).total_cmp(&key(a)));
     trials
 }
 
+/// Returns the trials ranked the way the report should rank them: by decreasing validation
+/// average precision, equal values in input order.
+fn expected_ranking(input: &report::ReportInput) -> Vec<TrialAp> {
+    ranking_by(input, |trial| trial.validation_ap)
+}
+
 /// Returns the names of the trials the per-model sections should show: the best trial of
-/// each stage and the overall top 3, in rank order.
-fn expected_detail(ranking: &[(String, String, f64)]) -> Vec<String> {
+/// each stage and the overall top 3 of `ranking`, in rank order.
+fn expected_detail(ranking: &[TrialAp]) -> Vec<String> {
     let mut stages_seen = Vec::new();
     let mut detail = Vec::new();
-    for (rank, (name, stage, _)) in ranking.iter().enumerate() {
-        let first_of_stage = !stages_seen.contains(stage);
+    for (rank, trial) in ranking.iter().enumerate() {
+        let first_of_stage = !stages_seen.contains(&trial.stage);
         if first_of_stage {
-            stages_seen.push(stage.clone());
+            stages_seen.push(trial.stage.clone());
         }
         if first_of_stage || rank < 3 {
-            detail.push(name.clone());
+            detail.push(trial.name.clone());
         }
     }
     detail
+}
+
+/// Returns the best trial of `stage` in `ranking`.
+fn best_of_stage<'r>(ranking: &'r [TrialAp], stage: &str) -> &'r TrialAp {
+    ranking.iter().find(|trial| trial.stage == stage).unwrap()
 }
 
 #[test]
@@ -379,17 +466,38 @@ fn sweep_section_follows_metrics() {
     assert!(html.contains("<a href=\"#metrics\">Metrics</a><a href=\"#sweep\">Sweep</a>"));
     assert!(html.contains("· 12 trials of 2 stages · 1 failed</p>"));
 
+    // The header names the trial with the highest validation average precision and reports
+    // its test average precision, not the highest test average precision of the sweep.
     let ranking = expected_ranking(&input);
     let best = format!(
-        "Best test average precision: <span class=\"model\"><span class=\"swatch\" \
-         style=\"background:#1f77b4\"></span>{}</span> <strong>{:.3}</strong>",
-        ranking[0].0, ranking[0].2
+        "Best trial by validation average precision: <span class=\"model\"><span \
+         class=\"swatch\" style=\"background:#1f77b4\"></span>{}</span> ({:.3}) · its test \
+         average precision <strong>{:.3}</strong>",
+        ranking[0].name, ranking[0].validation_ap, ranking[0].test_ap
     );
     assert!(html.contains(&best), "the header does not name the best trial: {best}");
+    let best_on_test = &ranking_by(&input, |trial| trial.test_ap)[0];
+    let test_headline = format!("{}</span> ({:.3})", best_on_test.name, best_on_test.validation_ap);
+    assert!(!html.contains(&test_headline), "the header names the best trial on test");
 }
 
 #[test]
-fn sweep_ranks_trials_by_test_ap() {
+fn sweep_fixture_ranks_differ_by_split() {
+    // The sweep tests can only tell the validation rule from the test rule when the two
+    // rankings differ where the report uses them: the best trial, the best of each stage and
+    // the top 3.
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_run(&dir.path().join("run"), "sweep", &small_sweep());
+    let by_validation = expected_ranking(&input);
+    let by_test = ranking_by(&input, |trial| trial.test_ap);
+    assert_ne!(by_validation[0].name, by_test[0].name, "the best trial is the same on both");
+    let stage_best = |ranking: &[TrialAp]| best_of_stage(ranking, "autoencoder").name.clone();
+    assert_ne!(stage_best(&by_validation), stage_best(&by_test), "the autoencoder's best");
+    assert_ne!(expected_detail(&by_validation), expected_detail(&by_test), "the detail trials");
+}
+
+#[test]
+fn sweep_ranks_trials_by_validation_ap() {
     let dir = tempfile::tempdir().unwrap();
     let input = write_run(&dir.path().join("run"), "sweep", &small_sweep());
     let html = read_report(&input, &dir.path().join("report"));
@@ -397,17 +505,25 @@ fn sweep_ranks_trials_by_test_ap() {
 
     let ranking = expected_ranking(&input);
     assert_eq!(ranking.len(), 11);
-    let names: Vec<String> = ranking.iter().map(|(name, _, _)| name.clone()).collect();
+    let names: Vec<String> = ranking.iter().map(|trial| trial.name.clone()).collect();
     assert_eq!(row_names(sweep, "sweep"), names);
     for window in ranking.windows(2) {
-        assert!(window[0].2 >= window[1].2, "expected ranking is not descending");
+        assert!(window[0].validation_ap >= window[1].validation_ap, "ranking is not descending");
     }
+    assert!(sweep.contains("ranks the trials that trained by validation average precision"));
+    assert!(sweep.contains(
+        "<th class=\"num\">validation AP (ranked by)</th><th class=\"num\">test AP</th>"
+    ));
 
-    // Only the first row is marked best, and it carries the highest average precision.
+    // Only the first row is marked best: its validation average precision carries the badge,
+    // and its test average precision follows in the next cell.
     assert_eq!(sweep.matches("<span class=\"badge\">best</span>").count(), 1);
-    let best_cell =
-        format!("<td class=\"num best\">{:.3}<span class=\"badge\">best</span></td>", ranking[0].2);
-    assert!(sweep.contains(&best_cell), "best trial is not marked: {best_cell}");
+    let best_cells = format!(
+        "<td class=\"num best\">{:.3}<span class=\"badge\">best</span></td><td \
+         class=\"num\">{:.3}</td>",
+        ranking[0].validation_ap, ranking[0].test_ap
+    );
+    assert!(sweep.contains(&best_cells), "best trial is not marked: {best_cells}");
     let first_row = sweep.find("<tr class=\"best-trial\"><td class=\"num\">1</td>");
     assert!(first_row.is_some(), "rank 1 is not the best-trial row");
     assert!(
@@ -435,7 +551,7 @@ fn sweep_table_shows_varied_parameters() {
     assert!(!sweep.contains("batch_size"));
 
     // The best trial's row shows its own parameter values.
-    let best = expected_ranking(&input).remove(0).0;
+    let best = expected_ranking(&input).remove(0).name;
     let varied = &input.models.iter().find(|model| model.name == best).unwrap().varied;
     let row_start = sweep.find("<tr class=\"best-trial\">").unwrap();
     let row = &sweep[row_start..row_start + sweep[row_start..].find("</tr>").unwrap()];
@@ -487,7 +603,7 @@ fn sweep_limits_detailed_sections() {
     let detail = expected_detail(&ranking);
     // The top 3 are mlp trials, so the autoencoder's best is the fourth trial shown.
     assert_eq!(detail.len(), 4, "{detail:?}");
-    let stages: Vec<&str> = ranking.iter().map(|(_, stage, _)| stage.as_str()).collect();
+    let stages: Vec<&str> = ranking.iter().map(|trial| trial.stage.as_str()).collect();
     assert!(stages.contains(&"autoencoder"));
     assert!(stages.contains(&"mlp"));
 
@@ -511,7 +627,7 @@ fn sweep_limits_detailed_sections() {
     // One ROC legend entry per trial, and one for the chance diagonal.
     assert_eq!(curves.matches(" (AUC ").count(), detail.len() + 1);
 
-    for (name, _, _) in &ranking {
+    for TrialAp { name, .. } in &ranking {
         let legend = format!("{name} (AUC ");
         assert_eq!(curves.contains(&legend), detail.contains(name), "ROC legend of `{name}`");
         let heading = format!("</span>{name}</span> <span class=\"badge plain\">");
@@ -524,15 +640,18 @@ fn sweep_limits_detailed_sections() {
         sweep.matches("<span class=\"badge plain\">detail</span>").count(),
         detail.len() + 1
     );
-    for (rank, (name, _, ap)) in ranking.iter().enumerate() {
-        let legend = format!("{name} (AP {ap:.3})");
+    // The legends show the test average precision of the top 5 by validation.
+    for (rank, trial) in ranking.iter().enumerate() {
+        let legend = format!("{} (AP {:.3})", trial.name, trial.test_ap);
         assert_eq!(sweep.contains(&legend), rank < 5, "top-5 precision-recall legend `{legend}`");
     }
-    // One validation-loss chart per stage, each naming its best trial.
+    // One validation-loss chart per stage, each naming its best trial by validation average
+    // precision with its test average precision.
     for stage in ["mlp", "autoencoder"] {
-        let best = ranking.iter().find(|(_, s, _)| s == stage).unwrap();
-        let legend = format!("best: {} (test AP {:.3})", best.0, best.2);
+        let best = best_of_stage(&ranking, stage);
+        let legend = format!("best: {} (test AP {:.3})", best.name, best.test_ap);
         assert!(sweep.contains(&legend), "loss chart of `{stage}`: {legend}");
+        assert_eq!(sweep.matches("best: ").count(), 2, "one thick line per stage");
     }
 }
 
@@ -552,7 +671,7 @@ fn sweep_stage_colors_follow_stage_order() {
     // The best trial of each stage has the plain stage colour.
     let ranking = expected_ranking(&input);
     for (stage, color) in [("mlp", "#1f77b4"), ("autoencoder", "#ff7f0e")] {
-        let best = &ranking.iter().find(|(_, s, _)| s == stage).unwrap().0;
+        let best = &best_of_stage(&ranking, stage).name;
         let label = format!("style=\"background:{color}\"></span>{best}</span>");
         assert!(sweep.contains(&label), "`{best}` is not drawn in {color}");
     }
@@ -596,8 +715,7 @@ fn large_sweep_collapses_table() {
     assert_eq!(row_names(&sweep[..details], "sweep").len(), 50);
     let collapsed = &sweep[details..sweep[details..].find("</details>").unwrap() + details];
     assert_eq!(row_names(collapsed, "sweep").len(), trained - 50);
-    let names: Vec<String> =
-        expected_ranking(&input).into_iter().map(|(name, _, _)| name).collect();
+    let names: Vec<String> = expected_ranking(&input).into_iter().map(|trial| trial.name).collect();
     assert_eq!(row_names(sweep, "sweep"), names);
     assert!(!sweep[details..].contains("<details open"), "the rest must start collapsed");
 

@@ -27,7 +27,7 @@ const CATEGORY_AXIS_PIXELS: usize = 390;
 const TICK_CHARACTER_PIXELS: usize = 8;
 
 /// Draws test average precision against the parameter at `path`, one colour per stage, with
-/// the best trial ringed. `stages` is the number of stages in the sweep. The chart has
+/// the best trial by validation average precision ringed. `stages` is the number of stages in the sweep. The chart has
 /// no legend, because the page shows one legend above all parameter charts.
 pub(crate) fn parameter_chart(
     path: &str,
@@ -129,8 +129,9 @@ fn dot_opacity(count: usize) -> f64 {
     (4.0 / (count.max(1) as f64).sqrt()).clamp(0.35, 0.85)
 }
 
-/// Draws the validation loss of every trial of one stage against the epoch: thin lines for
-/// all trials, and `trials[0]`, the stage's best, thicker with its kept epoch marked. The loss
+/// Draws the validation loss of every trial of one stage against the epoch, one thin line per
+/// trial. `trials[0]` is the stage's best by validation average precision. Its line is thicker,
+/// with its kept epoch marked and its test average precision in the legend. The loss
 /// axis is logarithmic when the losses are positive and span more than 20 times.
 pub(crate) fn stage_loss_chart(
     stage: &str,

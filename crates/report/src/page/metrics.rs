@@ -1,4 +1,7 @@
 //! The metrics tables (test and validation, one row per model) and the confusion matrices.
+//!
+//! Both tables mark the model with the highest validation average precision as best. The
+//! test table reports that model's test metrics but never takes part in choosing it.
 
 use common::{Confusion, Metrics, Threshold};
 
@@ -22,6 +25,12 @@ pub(super) fn metrics_section(models: &[&Model<'_>]) -> String {
          and applied unchanged to the test split. Average precision is the headline metric, \
          because with rare anomalies it shows how many of the top-ranked rows are real \
          anomalies, while ROC-AUC stays high even for a model whose alerts are mostly false.</p>\n",
+    );
+    html.push_str(
+        "<p class=\"note selection\">Models and trials are chosen by validation average \
+         precision (the one marked best and, in a sweep, the trials shown \
+         here), and the test metrics are reported for them without taking part \
+         in the choice.</p>\n",
     );
     html.push_str("<h3>Test split</h3>\n");
     html.push_str(&metrics_table(models, Split::Test));
@@ -52,20 +61,22 @@ impl Split {
     }
 }
 
-/// Returns the best finite average precision on `split`.
-fn best_average_precision(models: &[&Model<'_>], split: Split) -> f64 {
+/// Returns the highest finite validation average precision, or negative infinity when no
+/// model has one.
+fn best_validation_ap(models: &[&Model<'_>]) -> f64 {
     models
         .iter()
-        .map(|model| split.metrics(model).average_precision)
+        .map(|model| model.validation_ap())
         .filter(|ap| ap.is_finite())
         .fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// Builds one metrics table. The test table is the primary one and also shows the threshold.
-/// The validation table is set in a smaller font.
+/// The validation table is set in a smaller font. In both, the average precision of the models
+/// with the highest validation average precision is marked best.
 fn metrics_table(models: &[&Model<'_>], split: Split) -> String {
     let primary = split == Split::Test;
-    let best_ap = best_average_precision(models, split);
+    let best_ap = best_validation_ap(models);
     let mark_best = models.len() > 1;
 
     let mut html = format!(
@@ -83,7 +94,7 @@ fn metrics_table(models: &[&Model<'_>], split: Split) -> String {
 
     for model in models {
         let metrics = split.metrics(model);
-        let is_best = mark_best && metrics.average_precision == best_ap;
+        let is_best = mark_best && model.validation_ap() == best_ap;
         let ap_cell = if is_best {
             format!(
                 "<td class=\"num best\">{}<span class=\"badge\">best</span></td>",

@@ -1,6 +1,6 @@
-//! The sweep section: the ranked table of every trial and the failed trials, test average
-//! precision against each varied parameter, the precision-recall curves of the best trials
-//! and the validation loss of every trial by stage.
+//! The sweep section: every trial ranked by validation average precision, and the failed
+//! trials. Its charts show test average precision against each varied parameter, the test
+//! precision-recall curves of the best trials and the validation loss of every trial by stage.
 
 use std::collections::BTreeMap;
 
@@ -56,8 +56,10 @@ fn summary(sweep: &Sweep<'_, '_>) -> String {
         })
         .collect();
     let mut html = format!(
-        "<p class=\"note\">{} of {}: {}. The table ranks the trials that trained by test \
-         average precision and shows only the parameters whose value differs between trials.",
+        "<p class=\"note\">{} of {}: {}. The table ranks the trials that trained by \
+         validation average precision and marks the first as best. The test metrics in the \
+         other columns take no part in the ranking. The table shows only the parameters whose \
+         value differs between trials.",
         plural(sweep.ranked.len() + sweep.failed.len(), "trial"),
         plural(sweep.stages.len(), "stage"),
         stages.join(", "),
@@ -79,10 +81,11 @@ fn summary(sweep: &Sweep<'_, '_>) -> String {
 }
 
 /// Returns which trials the per-model sections show, such as "4 of 12 trials (the best
-/// trial of each stage and the overall top 3)".
+/// trial of each stage and the overall top 3 by validation average precision)".
 pub(super) fn detail_description(sweep: &Sweep<'_, '_>) -> String {
     format!(
-        "{} of {} (the best trial of each stage and the overall top {DETAIL_TOP})",
+        "{} of {} (the best trial of each stage and the overall top {DETAIL_TOP} by validation \
+         average precision)",
         sweep.detail.len(),
         plural(sweep.ranked.len(), "trained trial")
     )
@@ -134,8 +137,8 @@ fn ranked_table(sweep: &Sweep<'_, '_>, ranks: std::ops::Range<usize>) -> String 
         html.push_str("<th>stage</th>");
     }
     html.push_str(
-        "<th class=\"num\">test AP</th><th class=\"num\">test ROC-AUC</th>\
-         <th class=\"num\">test F1</th><th class=\"num\">validation AP</th>\
+        "<th class=\"num\">validation AP (ranked by)</th><th class=\"num\">test AP</th>\
+         <th class=\"num\">test ROC-AUC</th><th class=\"num\">test F1</th>\
          <th class=\"num\">kept epoch / epochs</th><th class=\"num\">training time</th>",
     );
     html.push_str(&parameter_headers(sweep));
@@ -188,20 +191,20 @@ fn trial_row(
         html.push_str(&format!("<td>{}</td>", escape(model.stage)));
     }
 
-    let ap = format::metric(test.average_precision);
-    let ap_cell = if is_best {
-        format!("<td class=\"num best\">{ap}<span class=\"badge\">best</span></td>")
+    let validation_ap = format::metric(model.validation_ap());
+    let validation_cell = if is_best {
+        format!("<td class=\"num best\">{validation_ap}<span class=\"badge\">best</span></td>")
     } else {
-        format!("<td class=\"num\">{ap}</td>")
+        format!("<td class=\"num\">{validation_ap}</td>")
     };
     let training = &model.training;
     let seconds: f64 = model.history.iter().map(|epoch| epoch.seconds).sum();
     html.push_str(&format!(
-        "{ap_cell}<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-         <td class=\"num\">{} / {}</td><td class=\"num\">{}</td>",
+        "{validation_cell}<td class=\"num\">{}</td><td class=\"num\">{}</td>\
+         <td class=\"num\">{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{}</td>",
+        format::metric(test.average_precision),
         format::metric(test.roc_auc),
         format::metric(test.f1),
-        format::metric(model.evaluation.validation.average_precision),
         training.best_epoch,
         training.epochs_run,
         format::duration(seconds),
@@ -248,8 +251,9 @@ fn parameter_figures(sweep: &Sweep<'_, '_>) -> Result<String> {
     }
     let mut html = String::from(
         "<h3>Test average precision by parameter</h3>\n<p class=\"note\">One dot per trial that \
-         trained, coloured by stage. The ring marks the best trial. A numeric parameter whose \
-         positive values span more than 20 times is drawn on a log axis. Other values get one \
+         trained, coloured by stage. The ring marks the best trial by validation average \
+         precision. A numeric parameter whose positive values span more than 20 times is drawn \
+         on a log axis. Other values get one \
          slot per category, with the dots spread sideways so that equal values stay \
          visible.</p>\n",
     );
@@ -286,7 +290,7 @@ fn parameter_figures(sweep: &Sweep<'_, '_>) -> Result<String> {
 }
 
 /// Builds the legend of the parameter charts: each stage's colour and trial count, and the
-/// ring of the best trial.
+/// ring of the best trial by validation average precision.
 fn stage_legend(sweep: &Sweep<'_, '_>) -> String {
     let mut html = String::from("<p class=\"legend\">");
     for (index, stage) in sweep.stages.iter().enumerate() {
@@ -304,7 +308,8 @@ fn stage_legend(sweep: &Sweep<'_, '_>) -> String {
     }
     if let Some(best) = sweep.best() {
         html.push_str(&format!(
-            "<span class=\"item\"><span class=\"ring\"></span>best trial, {}</span>",
+            "<span class=\"item\"><span class=\"ring\"></span>best trial by validation AP, \
+             {}</span>",
             escape(best.name)
         ));
     }
@@ -312,16 +317,16 @@ fn stage_legend(sweep: &Sweep<'_, '_>) -> String {
     html
 }
 
-/// Builds the precision-recall curves of the best trials and one validation-loss chart per
-/// stage.
+/// Builds the test precision-recall curves of the best trials by validation average
+/// precision and one validation-loss chart per stage.
 fn curve_figures(sweep: &Sweep<'_, '_>) -> Result<String> {
     let top: Vec<&Model<'_>> = sweep.ranked.iter().take(CURVES_TOP).copied().collect();
     let rate = positive_rate(&top);
     let mut html = String::from("<h3>Curves</h3>\n<div class=\"grid\">\n<figure>\n");
     html.push_str(&charts::pr_chart(&top, rate)?);
     html.push_str(&format!(
-        "<figcaption>Test precision-recall curves of the {} with the highest test average \
-         precision. The dot is each trial's operating point at its validation-chosen \
+        "<figcaption>Test precision-recall curves of the {} with the highest validation \
+         average precision. The dot is each trial's operating point at its validation-chosen \
          threshold, and the dashed line is the positive rate, {}.</figcaption>\n</figure>\n",
         plural(top.len(), "trial"),
         format::percent_of_fraction(rate),
@@ -341,8 +346,8 @@ fn curve_figures(sweep: &Sweep<'_, '_>) -> Result<String> {
         html.push_str(&stage_loss_chart(stage, &trials, model_color(index))?);
         html.push_str(&format!(
             "<figcaption>Validation loss per epoch of the {} of stage {} that trained. The \
-             thick line is the stage's best trial by test average precision, and its dot the \
-             kept epoch.</figcaption>\n</figure>\n",
+             thick line is the stage's best trial by validation average precision, labelled with \
+             its test average precision, and its dot the kept epoch.</figcaption>\n</figure>\n",
             plural(trials.len(), "trial"),
             escape(stage)
         ));
