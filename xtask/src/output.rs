@@ -62,14 +62,13 @@ pub fn print_table(record: &RunRecord) -> anyhow::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "{:<width$}  {:<16}  {:>7}  {:>7}  {:>6}  {:>6}  {:>6}  {:>6}  {:>8}",
-        "model", "kind", "ROC-AUC", "AP", "F1", "prec", "recall", "P@k", "R@1%FPR"
+        "{:<width$}  {:<16}  {:>7}  {:>7}  {:>7}  {:>6}  {:>6}  {:>6}  {:>6}  {:>8}",
+        "model", "kind", "val AP", "ROC-AUC", "AP", "F1", "prec", "recall", "P@k", "R@1%FPR"
     )?;
     let mut trials: Vec<_> = record.trials.iter().collect();
     trials.sort_by(|a, b| {
-        let ap = |t: &crate::run::Trial| {
-            t.metrics.get("average_precision").copied().unwrap_or(f64::NEG_INFINITY)
-        };
+        let ap =
+            |t: &crate::run::Trial| t.validation_average_precision.unwrap_or(f64::NEG_INFINITY);
         ap(b).total_cmp(&ap(a))
     });
     for trial in trials {
@@ -87,9 +86,10 @@ pub fn print_table(record: &RunRecord) -> anyhow::Result<()> {
         let m = |key: &str| trial.metrics.get(key).copied().unwrap_or(f64::NAN);
         writeln!(
             out,
-            "{:<width$}  {:<16}  {:>7.4}  {:>7.4}  {:>6.3}  {:>6.3}  {:>6.3}  {:>6.3}  {:>8.3}",
+            "{:<width$}  {:<16}  {:>7.4}  {:>7.4}  {:>7.4}  {:>6.3}  {:>6.3}  {:>6.3}  {:>6.3}  {:>8.3}",
             trial.name,
             trial.model,
+            trial.validation_average_precision.unwrap_or(f64::NAN),
             m("roc_auc"),
             m("average_precision"),
             m("f1"),
@@ -102,7 +102,7 @@ pub fn print_table(record: &RunRecord) -> anyhow::Result<()> {
     let count = |status: &str| record.stages.iter().filter(|s| s.status == status).count();
     writeln!(
         out,
-        "\nTest split, sorted by average precision; F1, precision and recall at the threshold chosen on the validation split."
+        "\nSorted by validation average precision (val AP); the other columns are test-split metrics,\nwith F1, precision and recall at the threshold chosen on the validation split."
     )?;
     writeln!(
         out,
