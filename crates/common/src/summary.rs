@@ -64,6 +64,13 @@ pub struct PreprocessSummary {
     pub splits: BTreeMap<String, LabelCounts>,
     /// Values imputed with the training median, per split and column (zero counts omitted).
     pub imputed: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Rows of the validation and test splits whose features equal those of a training row,
+    /// per split: a measure of how much the held-out splits repeat the training data.
+    #[serde(default)]
+    pub duplicates_of_training: BTreeMap<String, u64>,
+    /// Duplicate rows removed before splitting (with `deduplicate = true`).
+    #[serde(default)]
+    pub deduplicated: u64,
 }
 
 /// `training.json` of a train stage.

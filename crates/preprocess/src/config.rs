@@ -37,6 +37,10 @@ pub struct PreprocessConfig {
     /// It keeps the most frequent in the training split, with ties broken by name, and pools
     /// the rest into `COLUMN=__other`. Ordinal encoding keeps every training category.
     pub max_categories: usize,
+    /// Whether rows that repeat an earlier row in every feature column and the label are
+    /// removed before splitting, so that no row can sit in training and in a held-out split
+    /// at once (default false; `preprocess.json` counts such rows either way).
+    pub deduplicate: bool,
 }
 
 /// The default of `max_categories`.
@@ -54,6 +58,7 @@ impl Default for PreprocessConfig {
             categorical: Vec::new(),
             encoding: Encoding::OneHot,
             max_categories: DEFAULT_MAX_CATEGORIES,
+            deduplicate: false,
         }
     }
 }

@@ -33,7 +33,7 @@ pub use table::{ColumnValues, FeatureColumn, InputColumn, InputTable};
 pub use transform::{FeatureTransform, NumericTransform, Transform};
 
 /// Version of the stage implementation; bump it when its outputs change for the same inputs.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// File name of the ingested table in an ingest stage's directory.
 pub const DATA_FILE: &str = "data.parquet";
@@ -61,7 +61,12 @@ pub fn run(
         false => None,
     };
 
-    let splits = split_rows(config, seed, &batch, &data, test.as_ref())?;
+    // With `deduplicate`, only the first of each group of identical rows is split.
+    let kept: Option<Vec<usize>> = match config.deduplicate {
+        true => Some(first_occurrences(&batch, &features, &data_path)?),
+        false => None,
+    };
+    let splits = split_rows(config, seed, &batch, &data, test.as_ref(), kept.as_deref())?;
     let test_table = test.as_ref().unwrap_or(&data);
     splits.check_classes(&data.labels, &test_table.labels)?;
 
@@ -73,7 +78,10 @@ pub fn run(
         split_method: splits.method.clone(),
         splits: BTreeMap::new(),
         imputed: BTreeMap::new(),
+        duplicates_of_training: BTreeMap::new(),
+        deduplicated: kept.as_ref().map_or(0, |kept| (data.rows() - kept.len()) as u64),
     };
+    let mut training_rows = std::collections::HashSet::new();
     let parts = [
         ("train", &data, &splits.train),
         ("validation", &data, &splits.validation),
@@ -82,6 +90,17 @@ pub fn run(
     for (name, table, rows) in parts {
         let (features, imputed) = transform.apply(table, rows)?;
         features.write(&out_dir.join(format!("{name}.parquet")))?;
+        // Equal raw rows transform to equal feature vectors, so comparing the written
+        // features finds held-out rows that repeat a training row.
+        let row_bits =
+            |i: usize| -> Vec<u32> { features.row(i).iter().map(|v| v.to_bits()).collect() };
+        if name == "train" {
+            training_rows.extend((0..features.rows()).map(row_bits));
+        } else {
+            let repeated =
+                (0..features.rows()).filter(|&i| training_rows.contains(&row_bits(i))).count();
+            summary.duplicates_of_training.insert(name.to_string(), repeated as u64);
+        }
         let positives = features.positives() as u64;
         let counts = LabelCounts { normal: features.rows() as u64 - positives, anomaly: positives };
         summary.splits.insert(name.to_string(), counts);
@@ -101,6 +120,7 @@ fn split_rows(
     batch: &RecordBatch,
     data: &InputTable,
     test: Option<&InputTable>,
+    kept: Option<&[usize]>,
 ) -> Result<Splits> {
     let fractions = match test {
         Some(_) => {
@@ -123,17 +143,51 @@ fn split_rows(
         }
         None => config.split,
     };
+    let all: Vec<usize>;
+    let kept = match kept {
+        Some(kept) => kept,
+        None => {
+            all = (0..data.rows()).collect();
+            &all
+        }
+    };
     let splits = match &config.time_column {
         Some(column) => {
             let times = table::numeric_column(batch, column, &data.path)?;
+            let times: Vec<Option<f64>> = kept.iter().map(|&i| times[i]).collect();
             Splits::by_time(&times, &fractions, column)?
         }
-        None => Splits::random(&data.labels, &fractions, config.stratify, seed),
+        None => {
+            let labels: Vec<u8> = kept.iter().map(|&i| data.labels[i]).collect();
+            Splits::random(&labels, &fractions, config.stratify, seed)
+        }
     };
+    let splits = splits.of_subset(kept);
     Ok(match test {
         Some(test) => splits.with_test_file(test.rows()),
         None => splits,
     })
+}
+
+/// Returns the positions of the rows that do not repeat an earlier row in every feature
+/// column and the label.
+fn first_occurrences(
+    batch: &RecordBatch,
+    features: &[FeatureColumn],
+    path: &Path,
+) -> Result<Vec<usize>> {
+    let mut columns = Vec::with_capacity(features.len() + 1);
+    for name in features.iter().map(|f| f.name.as_str()).chain([LABEL]) {
+        let column = batch.column_by_name(name).expect("selected columns exist");
+        columns.push(column.clone());
+    }
+    let fields =
+        columns.iter().map(|c| arrow::row::SortField::new(c.data_type().clone())).collect();
+    let arrow_error = |source| common::Error::Arrow { path: path.to_path_buf(), source };
+    let converter = arrow::row::RowConverter::new(fields).map_err(arrow_error)?;
+    let rows = converter.convert_columns(&columns).map_err(arrow_error)?;
+    let mut seen = std::collections::HashSet::new();
+    Ok((0..rows.num_rows()).filter(|&i| seen.insert(rows.row(i).as_ref().to_vec())).collect())
 }
 
 /// Returns the feature columns in table order: every column but the reserved ones and the

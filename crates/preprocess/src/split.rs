@@ -105,6 +105,18 @@ impl Splits {
         self
     }
 
+    /// Maps row positions of a subset back to positions of the whole table: position `i` of
+    /// each split becomes `kept[i]`.
+    pub fn of_subset(self, kept: &[usize]) -> Splits {
+        let map = |rows: Vec<usize>| rows.into_iter().map(|i| kept[i]).collect();
+        Splits {
+            method: self.method,
+            train: map(self.train),
+            validation: map(self.validation),
+            test: map(self.test),
+        }
+    }
+
     /// Returns the splits with their names, in reporting order.
     pub fn named(&self) -> [(&'static str, &[usize]); 3] {
         [("train", &self.train), ("validation", &self.validation), ("test", &self.test)]

@@ -22,9 +22,11 @@ fn write_table(dir: &Path, amounts: &[f64]) {
         Field::new("v1", DataType::Float64, true),
     ]);
     let row_ids: Vec<u64> = (0..ROWS as u64).collect();
-    let labels: Vec<u8> = (0..ROWS).map(|i| u8::from(i % 10 == 0)).collect();
-    let v1: Vec<Option<f64>> =
-        (0..ROWS).map(|i| if i % 37 == 5 { None } else { Some((i % 13) as f64 - 6.0) }).collect();
+    let labels: Vec<u8> = (0..ROWS).map(|i| u8::from(i % 200 % 10 == 0)).collect();
+    // Row i and row i + 200 share v1 and the label, so repeated amounts repeat whole rows.
+    let v1: Vec<Option<f64>> = (0..ROWS)
+        .map(|i| if i % 200 % 37 == 5 { None } else { Some((i % 200 % 13) as f64 - 6.0) })
+        .collect();
     let batch = RecordBatch::try_new(
         Arc::new(schema),
         vec![
@@ -86,4 +88,35 @@ fn training_rows_do_change_the_fit() {
     let before = std::fs::read(original.join("transform.json")).unwrap();
     let after = std::fs::read(altered.join("transform.json")).unwrap();
     assert_ne!(before, after, "the check above could not fail if training rows had no effect");
+}
+
+#[test]
+fn duplicates_across_splits_are_counted_and_removed() {
+    let work = tempfile::tempdir().unwrap();
+    // The second half of the table repeats the first half exactly (v1 has period 13).
+    let amounts: Vec<f64> = (0..ROWS).map(|i| ((i % (ROWS / 2)) * 7 % 101) as f64).collect();
+    let table_dir = work.path().join("ingest");
+    write_table(&table_dir, &amounts);
+    let run = |deduplicate: bool, name: &str| {
+        let out = work.path().join(name);
+        std::fs::create_dir_all(&out).unwrap();
+        let config = PreprocessConfig { deduplicate, ..PreprocessConfig::default() };
+        preprocess::run(&config, 7, &table_dir, &out).unwrap()
+    };
+
+    let kept = run(false, "kept");
+    let repeated: u64 = kept.duplicates_of_training.values().sum();
+    assert!(repeated > 0, "{:?}", kept.duplicates_of_training);
+    assert_eq!(kept.deduplicated, 0);
+
+    let removed = run(true, "removed");
+    assert_eq!(removed.deduplicated, (ROWS / 2) as u64);
+    assert_eq!(
+        removed.duplicates_of_training.values().sum::<u64>(),
+        0,
+        "{:?}",
+        removed.duplicates_of_training
+    );
+    let rows: u64 = removed.splits.values().map(|c| c.normal + c.anomaly).sum();
+    assert_eq!(rows, (ROWS / 2) as u64);
 }
