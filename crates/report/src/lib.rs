@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 pub use error::{Error, Result};
 
 /// Version of the report stage; bump it with any change to the HTML written for the same inputs.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// File name of the report inside the output directory.
 pub const REPORT_FILE: &str = "report.html";

@@ -185,6 +185,10 @@ fn report_shows_dataset_and_splits() {
         html.contains("<tr><td>test</td><td class=\"num\">1,000</td><td class=\"num\">90</td>")
     );
     assert!(html.contains("<dt>Dropped columns</dt><dd><code>Time</code></dd>"));
+    assert!(
+        html.contains("<dd>3 test, 4 validation rows (features equal to a training row's)</dd>")
+    );
+    assert!(!html.contains("Duplicates removed"));
     assert!(html.contains("<tr><td><code>V3</code></td><td class=\"num\">12</td><td class=\"num\">3</td><td class=\"num\">5</td></tr>"));
 }
 

@@ -125,6 +125,23 @@ fn preprocessing(preprocess: &PreprocessSummary) -> String {
         format::count(preprocess.features.len() as u64)
     ));
     html.push_str(&format!("<dt>Dropped columns</dt><dd>{dropped}</dd>\n"));
+    if preprocess.deduplicated > 0 {
+        html.push_str(&format!(
+            "<dt>Duplicates removed</dt><dd>{} rows repeating an earlier row, before splitting</dd>\n",
+            format::count(preprocess.deduplicated)
+        ));
+    }
+    if !preprocess.duplicates_of_training.is_empty() {
+        let counts: Vec<String> = preprocess
+            .duplicates_of_training
+            .iter()
+            .map(|(split, rows)| format!("{} {split}", format::count(*rows)))
+            .collect();
+        html.push_str(&format!(
+            "<dt>Repeats of training rows</dt><dd>{} rows (features equal to a training row's)</dd>\n",
+            counts.join(", ")
+        ));
+    }
     html.push_str("</dl>\n<div class=\"row\">\n");
     html.push_str(&split_table(preprocess));
     html.push_str(&imputed_table(preprocess));

@@ -311,6 +311,8 @@ fn preprocess_summary(spec: &RunSpec, split_positives: usize) -> PreprocessSumma
             ("validation".into(), BTreeMap::from([("V3".into(), 3)])),
             ("test".into(), BTreeMap::from([("V3".into(), 5), ("Amount".into(), 2)])),
         ]),
+        duplicates_of_training: BTreeMap::from([("validation".into(), 4), ("test".into(), 3)]),
+        deduplicated: 0,
     }
 }
 
