@@ -80,7 +80,8 @@ pub enum MetricsError {
     /// Every row has the same score.
     #[error(
         "every score is {value}, and ROC-AUC is undefined for constant scores because the \
-         model has not learned anything to rank by"
+         model has not learned anything to rank by; check that the features vary between rows \
+         and that training ran for enough epochs"
     )]
     ConstantScores {
         /// The score of every row.

@@ -158,6 +158,21 @@ impl CsvInput<'_> {
     fn csv_error(&self, error: csv::Error) -> Error {
         let line = error.position().map(|position| position.line()).unwrap_or(0);
         match error.into_kind() {
+            // flate2 1.1 reports a truncated stream as `UnexpectedEof`, and a corrupt one (bad
+            // header, data or checksum) as `InvalidInput`, so neither is a disk failure.
+            csv::ErrorKind::Io(source)
+                if self.gzip
+                    && matches!(
+                        source.kind(),
+                        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidInput
+                    ) =>
+            {
+                let message = format!(
+                    "{source}; the gzip file is truncated or damaged, so \
+                     compress or download it again"
+                );
+                Error::io(self.path, std::io::Error::new(source.kind(), message))
+            }
             csv::ErrorKind::Io(source) => Error::io(self.path, source),
             csv::ErrorKind::Utf8 { pos, err } => Error::Csv {
                 path: self.path.to_path_buf(),
