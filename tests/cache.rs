@@ -5,7 +5,7 @@
 //! cache. When `../shared/data` is missing the tests print a note and pass, except under
 //! `CI=true`, where they fail.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -412,4 +412,169 @@ fn seed_change_reruns_seeded_stages() {
         "{statuses:?}"
     );
     assert_ne!(average_precisions(&first), average_precisions(&second));
+}
+
+/// Returns trial name to its whole test-metrics object.
+fn trial_metrics(summary: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
+    summary["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().to_string(), t["metrics"].clone()))
+        .collect()
+}
+
+/// Returns stage name to the blake3 of its `model.safetensors`, read from the manifests of the
+/// run's train stages.
+fn model_hashes(summary: &serde_json::Value) -> BTreeMap<String, String> {
+    output_hashes(summary)
+        .into_iter()
+        .filter_map(|(stage, files)| {
+            files.get("model.safetensors").map(|hash| (stage, hash.clone()))
+        })
+        .collect()
+}
+
+/// Returns the published entries and the `.`-prefixed leftovers in a cache's `stages/` folder.
+fn list_entries(stages: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
+    let Ok(entries) = fs::read_dir(stages) else { return Default::default() };
+    entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .partition(|name| !name.starts_with('.'))
+}
+
+/// Returns the stage name of each published entry, by key, from the entries' manifests.
+fn stage_names(stages: &Path) -> BTreeMap<String, String> {
+    let (published, _) = list_entries(stages);
+    published
+        .into_iter()
+        .map(|key| {
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&fs::read(stages.join(&key).join("manifest.json")).unwrap())
+                    .unwrap();
+            (key, manifest["stage"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// Asserts that every path below `stages/`, outside a `.`-prefixed folder, is a stage folder
+/// with a manifest that lists each of its files with the file's size.
+fn assert_every_entry_has_a_manifest(stages: &Path) {
+    for entry in fs::read_dir(stages).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        assert!(path.is_dir(), "{} is a file outside any stage folder", path.display());
+        let manifest = path.join("manifest.json");
+        assert!(manifest.is_file(), "{} has no manifest", path.display());
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();
+        let listed: BTreeMap<String, u64> = manifest["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["path"].as_str().unwrap().to_string(), f["bytes"].as_u64().unwrap()))
+            .collect();
+        for file in fs::read_dir(&path).unwrap() {
+            let file = file.unwrap().path();
+            let file_name = file.file_name().unwrap().to_string_lossy().into_owned();
+            if file_name == "manifest.json" {
+                continue;
+            }
+            let bytes = listed.get(&file_name);
+            assert!(bytes.is_some(), "{} is not in its manifest", file.display());
+            assert_eq!(
+                bytes.copied(),
+                Some(fs::metadata(&file).unwrap().len()),
+                "{} differs in size from its manifest",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn twenty_kill_points_leave_identical_results() {
+    let Some(data) = shared_data() else { return };
+
+    // One uninterrupted run gives the expected results and the duration over which the kill
+    // points are spread, and a second, fully cached run the fixed cost of a run (start,
+    // planning, verifying the cache). The durations only place the kill points and are never
+    // asserted on.
+    let reference = Workspace::new(data.clone());
+    let started = std::time::Instant::now();
+    let expected = reference.run_ok(&[]);
+    let duration = started.elapsed();
+    let started = std::time::Instant::now();
+    reference.run_ok(&[]);
+    let overhead = started.elapsed();
+    let expected_metrics = trial_metrics(&expected);
+    let expected_models = model_hashes(&expected);
+    assert_eq!(expected_metrics.len(), 12, "the fraud sweep has 12 trials");
+    assert_eq!(expected_models.len(), 12, "every trial writes model.safetensors");
+
+    // Twenty kill points at fractions 0.02..=0.98 of that duration, dealt out to four rounds so
+    // that each round covers the whole run: round r kills at points r, r + 4, ..., r + 16.
+    // Every kill within a round resumes the same workspace, on the cache that the runs killed
+    // before it filled in part. A resumed run starts where the previous kill point left off, so
+    // after a kill at fraction a it is killed the fixed cost plus (b - a) of the duration after
+    // it starts, for the next point b. Work in progress at a kill is lost, so the resumed runs
+    // rarely get to the end, and the late points land in training, evaluation and the report.
+    // A round ends with a run that must complete. The next round starts a fresh workspace, so
+    // that its first kill lands in ingest or early training again.
+    // NOTE: which stage each kill interrupts depends on the machine's speed and load. The test
+    // logs it, and `--nocapture` shows the log.
+    const POINTS: usize = 20;
+    const ROUNDS: usize = 4;
+    let fraction = |point: usize| 0.02 + 0.96 * point as f64 / (POINTS - 1) as f64;
+    for round in 0..ROUNDS {
+        let workspace = Workspace::new(data.clone());
+        let stages = workspace.dir.path().join("cache/stages");
+        let mut previous = 0.0;
+        let mut kills = Vec::new();
+        for point in (round..POINTS).step_by(ROUNDS) {
+            let mut delay = duration.mul_f64(fraction(point) - previous);
+            if previous > 0.0 {
+                delay += overhead;
+            }
+            previous = fraction(point);
+            let (_, hidden_before) = list_entries(&stages);
+            let mut child =
+                workspace.command(&[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            std::thread::sleep(delay);
+            // `Child::kill` sends SIGKILL on Unix; the run may have finished already.
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            let (published, hidden) = list_entries(&stages);
+            let interrupted: Vec<String> = hidden.difference(&hidden_before).cloned().collect();
+            kills.push((point, delay, status, published.len(), interrupted));
+            assert_every_entry_has_a_manifest(&stages);
+        }
+
+        let summary = workspace.run_ok(&[]);
+        assert_eq!(summary["status"], "ok");
+        assert_eq!(trial_metrics(&summary), expected_metrics, "round {round}");
+        assert_eq!(model_hashes(&summary), expected_models, "round {round}");
+        assert_every_entry_has_a_manifest(&stages);
+
+        // Name the stages that each kill interrupted, from the keys in the leftover folders'
+        // names (`.KEY.partial-PID`), for the log of where the kill points landed.
+        let names = stage_names(&stages);
+        for (point, delay, status, published, interrupted) in kills {
+            let interrupted: Vec<&str> = interrupted
+                .iter()
+                .map(|leftover| {
+                    let key = leftover.trim_start_matches('.').split('.').next().unwrap();
+                    names.get(key).map_or(leftover.as_str(), String::as_str)
+                })
+                .collect();
+            eprintln!(
+                "round {round}, point {point} at {:.2} (+{delay:?}): {status}, {published} \
+                 entries published, interrupted {interrupted:?}",
+                fraction(point)
+            );
+        }
+    }
 }
