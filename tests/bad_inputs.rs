@@ -326,6 +326,19 @@ fn cases() -> Vec<Case> {
         .csv(good.replacen("0.00,0.00,0", "1e300,0.00,0", 1))
         .stage("split"),
         Case::new(
+            "id-like column",
+            ingest(""),
+            3,
+            &["column `id`", "distinct value in each of its 30 rows", "`drop`", "`keep_distinct`"],
+        )
+        .csv({
+            let table = rows(25, 5);
+            let mut lines = table.lines();
+            let header = format!("id,{}\n", lines.next().unwrap());
+            lines.enumerate().fold(header, |csv, (i, line)| csv + &format!("{},{line}\n", 1000 + i))
+        })
+        .stage("split"),
+        Case::new(
             "one class only",
             ingest(""),
             3,

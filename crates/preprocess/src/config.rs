@@ -41,7 +41,15 @@ pub struct PreprocessConfig {
     /// removed before splitting, so that no row can sit in training and in a held-out split
     /// at once (default false; `preprocess.json` counts such rows either way).
     pub deduplicate: bool,
+    /// Columns kept as features even though they look like row identifiers. By default a
+    /// column whose every value is distinct, integer or text, over at least
+    /// `ID_LIKE_MIN_ROWS` rows is rejected, because such a column names rows rather than
+    /// describing them and lets a model memorise the training rows.
+    pub keep_distinct: Vec<String>,
 }
+
+/// The smallest table in which a column of distinct values is taken for a row identifier.
+pub const ID_LIKE_MIN_ROWS: usize = 20;
 
 /// The default of `max_categories`.
 pub const DEFAULT_MAX_CATEGORIES: usize = 20;
@@ -59,6 +67,7 @@ impl Default for PreprocessConfig {
             encoding: Encoding::OneHot,
             max_categories: DEFAULT_MAX_CATEGORIES,
             deduplicate: false,
+            keep_distinct: Vec::new(),
         }
     }
 }

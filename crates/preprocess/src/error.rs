@@ -86,6 +86,16 @@ pub enum Error {
         /// All rows.
         rows: usize,
     },
+    /// A feature column holds a distinct value in every row, like a row identifier.
+    #[error(
+        "column `{column}` has a distinct value in each of its {rows} rows, like a row identifier, which lets a model memorise rows instead of learning; add it to `drop`, or to `keep_distinct` if it really is a feature"
+    )]
+    IdLikeColumn {
+        /// The column.
+        column: String,
+        /// Rows in the table.
+        rows: usize,
+    },
     /// A split lacks one of the two classes, so its metrics are undefined.
     #[error(
         "the {split} split has {anomalies} anomalies and {normal} normal rows; every split needs both classes: use more data, change the split fractions, or use a stratified split"

@@ -33,7 +33,7 @@ pub use table::{ColumnValues, FeatureColumn, InputColumn, InputTable};
 pub use transform::{FeatureTransform, NumericTransform, Transform};
 
 /// Version of the stage implementation; bump it when its outputs change for the same inputs.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// File name of the ingested table in an ingest stage's directory.
 pub const DATA_FILE: &str = "data.parquet";
@@ -54,6 +54,7 @@ pub fn run(
     let data_path = ingest_dir.join(DATA_FILE);
     let batch = common::read_parquet(&data_path)?;
     let features = select_features(config, &batch, &data_path)?;
+    reject_id_like(config, &batch, &features, &data_path)?;
     let data = InputTable::from_batch(&batch, &features, &data_path)?;
     let test_path = ingest_dir.join(TEST_DATA_FILE);
     let test = match test_path.exists() {
@@ -167,6 +168,36 @@ fn split_rows(
         Some(test) => splits.with_test_file(test.rows()),
         None => splits,
     })
+}
+
+/// Rejects a feature column that holds a distinct integer or text value in every row.
+fn reject_id_like(
+    config: &PreprocessConfig,
+    batch: &RecordBatch,
+    features: &[FeatureColumn],
+    path: &Path,
+) -> Result<()> {
+    let rows = batch.num_rows();
+    if rows < config::ID_LIKE_MIN_ROWS {
+        return Ok(());
+    }
+    for feature in features.iter().filter(|f| !config.keep_distinct.contains(&f.name)) {
+        let column = batch.column_by_name(&feature.name).expect("selected columns exist");
+        let distinct = if column.data_type().is_numeric() {
+            let values = table::numeric_column(batch, &feature.name, path)?;
+            let mut seen = std::collections::HashSet::with_capacity(rows);
+            values.iter().all(|v| v.is_some_and(|v| v.fract() == 0.0 && seen.insert(v.to_bits())))
+        } else if let Some(text) = column.as_any().downcast_ref::<arrow::array::StringArray>() {
+            let mut seen = std::collections::HashSet::with_capacity(rows);
+            text.iter().all(|v| v.is_some_and(|v| seen.insert(v)))
+        } else {
+            false
+        };
+        if distinct {
+            return Err(Error::IdLikeColumn { column: feature.name.clone(), rows });
+        }
+    }
+    Ok(())
 }
 
 /// Returns the positions of the rows that do not repeat an earlier row in every feature

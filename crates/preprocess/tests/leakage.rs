@@ -120,3 +120,20 @@ fn duplicates_across_splits_are_counted_and_removed() {
     let rows: u64 = removed.splits.values().map(|c| c.normal + c.anomaly).sum();
     assert_eq!(rows, (ROWS / 2) as u64);
 }
+
+#[test]
+fn id_like_column_is_rejected_unless_kept() {
+    let work = tempfile::tempdir().unwrap();
+    let ids: Vec<f64> = (0..ROWS).map(|i| (10_000 + i) as f64).collect();
+    let table_dir = work.path().join("ingest");
+    write_table(&table_dir, &ids);
+    let out = work.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+
+    let error = preprocess::run(&PreprocessConfig::default(), 7, &table_dir, &out).unwrap_err();
+    assert!(error.to_string().contains("column `amount` has a distinct value"), "{error}");
+
+    let config =
+        PreprocessConfig { keep_distinct: vec!["amount".into()], ..PreprocessConfig::default() };
+    preprocess::run(&config, 7, &table_dir, &out).unwrap();
+}
