@@ -208,7 +208,7 @@ impl<'a> Target<'a> {
     fn describe(&self) -> String {
         match self.goal {
             Goal::Reported => "reported".into(),
-            Goal::AtLeast(bound) => format!(">= {bound}"),
+            Goal::AtLeast(bound) => format!(">= {bound:.2}"),
             Goal::Near(published) => format!("{published} ± 0.02 (PyOD)"),
         }
     }
