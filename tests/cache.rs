@@ -324,7 +324,8 @@ fn failing_trial_does_not_stop_the_sweep() {
     for trial in &failed {
         assert_eq!(trial["params"]["learning_rate"], 1e30);
         let error = trial["error"].as_str().unwrap();
-        assert!(error.contains("diverged") && error.contains("epoch"), "{error}");
+        assert!(error.contains("diverged"), "{error}");
+        assert!(error.contains("epoch"), "{error}");
     }
     assert_eq!(trials.iter().filter(|t| t["status"] == "ok").count(), 8);
     let report = PathBuf::from(

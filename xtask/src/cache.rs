@@ -21,7 +21,7 @@ use anyhow::Context;
 use common::Manifest;
 use serde::{Deserialize, Serialize};
 
-/// What the cache holds for a key.
+/// The state of the cache entry for a key.
 #[derive(Debug)]
 pub enum Lookup {
     /// A complete entry whose files match their recorded hashes.

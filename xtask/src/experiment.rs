@@ -615,13 +615,15 @@ inputs = [\"data\"]
     #[test]
     fn invalid_train_values_are_rejected() {
         let error = parse(&format!("{PIPELINE}\n[stages.ae]\nkind = \"train\"\ninputs = [\"split\"]\nmodel = \"autoencoder\"\nbatch_size = 0\n")).unwrap_err();
-        assert!(error.contains("stage `ae`") && error.contains("batch_size"), "{error}");
+        assert!(error.contains("stage `ae`"), "{error}");
+        assert!(error.contains("batch_size"), "{error}");
     }
 
     #[test]
     fn split_fractions_must_sum_to_one() {
         let error = parse("[stages.split]\nkind = \"preprocess\"\ninputs = [\"data\"]\nsplit = { train = 0.6, validation = 0.3, test = 0.3 }\n").unwrap_err();
-        assert!(error.contains("sum to 1.2") && error.contains("must sum to 1"), "{error}");
+        assert!(error.contains("sum to 1.2"), "{error}");
+        assert!(error.contains("must sum to 1"), "{error}");
     }
 
     #[test]

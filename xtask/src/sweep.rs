@@ -333,7 +333,7 @@ pub struct Instance {
     pub inputs: Vec<usize>,
     /// Swept values of this instance and of every instance upstream, by dotted path.
     pub varied: BTreeMap<String, serde_json::Value>,
-    /// Why this instance's swept parameters are out of range; it fails when it would run.
+    /// The reason this instance's swept parameters are out of range; it fails when it would run.
     pub invalid: Option<String>,
     /// The parameters that go into the instance's key: its own, plus the values it takes
     /// from `[experiment]` (seed, device, report title) when it does not set them itself.
@@ -409,13 +409,13 @@ struct Variant {
     params: StageParams,
     /// Swept values by dotted path.
     varied: BTreeMap<String, serde_json::Value>,
-    /// Why the parameters are out of range, if they are.
+    /// The reason the parameters are out of range, if they are.
     invalid: Option<String>,
 }
 
 /// Returns the parameters of a stage instance as they enter its key: its own parameters plus
-/// the experiment-wide values it uses, so that changing the seed, the device or the default
-/// report title changes the key of every stage that depends on it.
+/// the experiment-wide values it uses. Changing the seed, the device or the default report
+/// title therefore changes the key of every stage that depends on it.
 fn key_params(params: &StageParams, meta: &crate::experiment::ExperimentMeta) -> serde_json::Value {
     let mut json = params.to_json();
     let serde_json::Value::Object(map) = &mut json else { return json };
@@ -782,7 +782,8 @@ inputs = ["eval"]
         let instances = expand(&parse(sweep, &[]).unwrap()).unwrap();
         assert_eq!(instances.iter().find(|i| i.id == "mlp#1").unwrap().invalid, None);
         let invalid = instances.iter().find(|i| i.id == "mlp#2").unwrap().invalid.clone().unwrap();
-        assert!(invalid.contains("learning_rate") && invalid.contains("-1"), "{invalid}");
+        assert!(invalid.contains("learning_rate"), "{invalid}");
+        assert!(invalid.contains("-1"), "{invalid}");
     }
 
     #[test]
@@ -831,7 +832,8 @@ inputs = ["eval"]
     #[test]
     fn override_errors_name_the_override() {
         let error = parse("", &["mlp.epochz=7"]).unwrap_err();
-        assert!(error.contains("in a -S override") && error.contains("epochz"), "{error}");
+        assert!(error.contains("in a -S override"), "{error}");
+        assert!(error.contains("epochz"), "{error}");
         let error = parse("", &["mpl.epochs=7"]).unwrap_err();
         assert!(error.contains("there is no stage `mpl`"), "{error}");
         let error = parse("", &["epochs"]).unwrap_err();

@@ -198,6 +198,7 @@ mod tests {
             RecordBatch::try_new(schema, vec![Arc::new(Float32Array::from(vec![1.0f32]))]).unwrap();
         write_parquet(&path, &batch).unwrap();
         let error = FeatureTable::read(&path).unwrap_err().to_string();
-        assert!(error.contains("t.parquet") && error.contains("`_row_id` is missing"), "{error}");
+        assert!(error.contains("t.parquet"), "{error}");
+        assert!(error.contains("`_row_id` is missing"), "{error}");
     }
 }

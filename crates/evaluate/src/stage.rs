@@ -90,7 +90,7 @@ pub enum Error {
     InvalidConfig {
         /// The setting.
         key: &'static str,
-        /// What is wrong.
+        /// The problem.
         problem: String,
     },
     /// The model and the data do not fit together.

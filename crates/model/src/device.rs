@@ -51,7 +51,7 @@ impl From<DeviceChoice> for String {
 /// Returns the Candle device for a setting.
 ///
 /// `auto` falls back to the CPU when the binary was built without the `cuda` feature or no
-/// GPU answers; an explicit `cuda` is an error in both cases.
+/// GPU responds; an explicit `cuda` is an error in both cases.
 pub fn select_device(choice: &DeviceChoice) -> Result<Device> {
     match choice {
         DeviceChoice::Cpu => Ok(Device::Cpu),

@@ -22,7 +22,7 @@ pub enum Error {
     Device {
         /// The device as written in the configuration.
         requested: String,
-        /// Why it cannot be used and what to do.
+        /// The reason it cannot be used and the fix.
         reason: String,
     },
     /// Saved weights could not be read or do not fit the specification.
@@ -30,7 +30,7 @@ pub enum Error {
     Weights {
         /// The safetensors file.
         path: PathBuf,
-        /// What went wrong.
+        /// The failure.
         reason: String,
     },
 }

@@ -38,8 +38,8 @@ pub struct PreprocessConfig {
     /// the rest into `COLUMN=__other`. Ordinal encoding keeps every training category.
     pub max_categories: usize,
     /// Whether rows that repeat an earlier row in every feature column and the label are
-    /// removed before splitting, so that no row can sit in training and in a held-out split
-    /// at once (default false; `preprocess.json` counts such rows either way).
+    /// removed before splitting, so that no row is in training and a held-out split at once.
+    /// Default false. `preprocess.json` counts such rows either way.
     pub deduplicate: bool,
     /// Columns kept as features even though they look like row identifiers. By default a
     /// column whose every value is distinct, integer or text, over at least

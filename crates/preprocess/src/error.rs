@@ -16,7 +16,7 @@ pub enum Error {
     InvalidConfig {
         /// The setting.
         key: &'static str,
-        /// What is wrong and what is allowed.
+        /// The problem and the allowed values.
         problem: String,
     },
     /// A column named in the configuration is not in the table.
@@ -86,7 +86,7 @@ pub enum Error {
         /// All rows.
         rows: usize,
     },
-    /// A feature column holds a distinct value in every row, like a row identifier.
+    /// A feature column has a distinct value in every row, like a row identifier.
     #[error(
         "column `{column}` has a distinct value in each of its {rows} rows, like a row identifier, which lets a model memorise rows instead of learning; add it to `drop`, or to `keep_distinct` if it really is a feature"
     )]
@@ -117,7 +117,7 @@ pub enum Error {
         column: String,
         /// The row's `_row_id`.
         row_id: u64,
-        /// What is wrong and what to do.
+        /// The problem and the fix.
         problem: String,
     },
     /// The training split has no usable value in a column.

@@ -170,7 +170,7 @@ fn split_rows(
     })
 }
 
-/// Rejects a feature column that holds a distinct integer or text value in every row.
+/// Rejects a feature column that has a distinct integer or text value in every row.
 fn reject_id_like(
     config: &PreprocessConfig,
     batch: &RecordBatch,

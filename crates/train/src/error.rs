@@ -20,7 +20,7 @@ pub enum Error {
     InvalidConfig {
         /// The setting.
         key: &'static str,
-        /// What is wrong and what to do.
+        /// The problem and the fix.
         problem: String,
     },
     /// The loss became NaN or infinite.
