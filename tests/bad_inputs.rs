@@ -276,12 +276,11 @@ fn cases() -> Vec<Case> {
             &["input.parquet", "`Class`", "available columns: a, b"],
         )
         .file("input.parquet", parquet_without_label()),
-        // FIXME: the message lists the header as one column but does not suggest `delimiter`.
         Case::new(
             "wrong delimiter declared",
             ingest("delimiter = \";\""),
             3,
-            &["input.csv", "`Class`", "a,b,Class"],
+            &["input.csv", "`Class`", "a,b,Class", "set `delimiter = \",\"`"],
         )
         .csv(good.clone()),
         Case::new(
@@ -382,12 +381,11 @@ fn cases() -> Vec<Case> {
             &["experiment.toml:11:1:", "missing comma"],
         )
         .csv(good.clone()),
-        // FIXME: the message locates the wrong-typed value by line and column but omits its key.
         Case::new(
             "wrong type",
             with_train("patience = \"five\""),
             2,
-            &["experiment.toml:", "\"five\"", "expected u32"],
+            &["experiment.toml:", "`patience`", "\"five\"", "expected u32"],
         )
         .csv(good.clone()),
         Case::new("unknown key", with_train("hiden = [4]"), 2, &["experiment.toml:", "hiden"])
@@ -417,28 +415,28 @@ fn cases() -> Vec<Case> {
             "negative learning rate",
             with_train("learning_rate = -0.1"),
             2,
-            &["experiment.toml:", "`learning_rate`", "-0.1", "positive"],
+            &["experiment.toml:21:1:", "`learning_rate`", "-0.1", "positive"],
         )
         .csv(good.clone()),
         Case::new(
             "batch size zero",
             with_train("batch_size = 0"),
             2,
-            &["experiment.toml:", "`batch_size`", "at least 1"],
+            &["experiment.toml:20:1:", "`batch_size`", "at least 1"],
         )
         .csv(good.clone()),
         Case::new(
             "epochs zero",
             with_train("epochs = 0"),
             2,
-            &["experiment.toml:", "`epochs`", "at least 1"],
+            &["experiment.toml:19:1:", "`epochs`", "at least 1"],
         )
         .csv(good.clone()),
         Case::new(
             "dropout above one",
             with_train("dropout = 1.5"),
             2,
-            &["experiment.toml:", "`dropout`", "1.5", "[0, 1)"],
+            &["experiment.toml:21:1:", "`dropout`", "1.5", "[0, 1)"],
         )
         .csv(good.clone()),
         Case::new(

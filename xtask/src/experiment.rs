@@ -399,21 +399,85 @@ pub fn stage_params(
     table: Spanned<DeTable<'static>>,
 ) -> Result<StageParams, (Range<usize>, String)> {
     let span = table.span();
-    let params = parse_stage_params(kind, table)?;
-    validate_params(name, &params).map_err(|message| (span, message))?;
+    let params = parse_stage_params(kind, table.clone())?;
+    check_params(&params).map_err(|(key, message)| {
+        // Point at the offending key's line where the error names one.
+        let at = key
+            .and_then(|key| key_span(table.get_ref(), key.split('.').next().unwrap_or(key)))
+            .unwrap_or(span);
+        (at, format!("stage `{name}`: {message}"))
+    })?;
     Ok(params)
 }
 
 /// Checks value ranges that the types alone do not, such as a positive learning rate.
 pub fn validate_params(name: &str, params: &StageParams) -> Result<(), String> {
-    let result = match params {
-        StageParams::Train(config) => config.validate().map_err(|e| e.to_string()),
-        StageParams::Preprocess(config) => config.validate().map_err(|e| e.to_string()),
-        StageParams::Ingest(config) => config.validate().map_err(|e| e.to_string()),
-        StageParams::Evaluate(config) => config.validate().map_err(|e| e.to_string()),
+    check_params(params).map_err(|(_, message)| format!("stage `{name}`: {message}"))
+}
+
+/// Checks value ranges, returning the key at fault where the stage's error names one.
+fn check_params(params: &StageParams) -> Result<(), (Option<&'static str>, String)> {
+    match params {
+        StageParams::Train(config) => config.validate().map_err(|e| {
+            let key = match &e {
+                train::Error::InvalidConfig { key, .. } => Some(*key),
+                _ => None,
+            };
+            (key, e.to_string())
+        }),
+        StageParams::Preprocess(config) => config.validate().map_err(|e| {
+            let key = match &e {
+                preprocess::Error::InvalidConfig { key, .. } => Some(*key),
+                _ => None,
+            };
+            (key, e.to_string())
+        }),
+        StageParams::Ingest(config) => config.validate().map_err(|e| (None, e.to_string())),
+        StageParams::Evaluate(config) => config.validate().map_err(|e| {
+            let key = match &e {
+                evaluate::Error::InvalidConfig { key, .. } => Some(*key),
+                _ => None,
+            };
+            (key, e.to_string())
+        }),
         StageParams::Report(_) => Ok(()),
-    };
-    result.map_err(|e| format!("stage `{name}`: {e}"))
+    }
+}
+
+/// Returns the span of `key` in a stage table: the key itself, so that the error's line is
+/// the line that sets it.
+fn key_span(table: &DeTable<'static>, key: &str) -> Option<Range<usize>> {
+    table.keys().find(|k| k.get_ref().as_ref() == key).map(|k| k.span())
+}
+
+/// Names the key whose value holds `span`, the innermost one, as a dotted path.
+fn key_path_at(table: &DeTable<'static>, span: &Range<usize>) -> Option<String> {
+    fn within(value: &Spanned<DeValue<'static>>, span: &Range<usize>) -> bool {
+        let outer = value.span();
+        outer.start <= span.start && span.end <= outer.end
+    }
+    fn descend(value: &DeValue<'static>, span: &Range<usize>, path: &mut Vec<String>) {
+        match value {
+            DeValue::Table(table) => {
+                if let Some((key, inner)) = table.iter().find(|(_, v)| within(v, span)) {
+                    path.push(key.get_ref().to_string());
+                    descend(inner.get_ref(), span, path);
+                }
+            }
+            DeValue::Array(items) => {
+                if let Some(inner) = items.iter().find(|v| within(v, span)) {
+                    descend(inner.get_ref(), span, path);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut path = Vec::new();
+    if let Some((key, inner)) = table.iter().find(|(_, v)| within(v, span)) {
+        path.push(key.get_ref().to_string());
+        descend(inner.get_ref(), span, &mut path);
+    }
+    (!path.is_empty()).then(|| path.join("."))
 }
 
 /// Deserialises the parameter table of a stage of `kind`; errors carry the span of the
@@ -426,8 +490,20 @@ pub fn parse_stage_params(
         table: Spanned<DeTable<'static>>,
     ) -> Result<T, (Range<usize>, String)> {
         let span = table.span();
-        T::deserialize(toml::de::Deserializer::from(table))
-            .map_err(|e| (e.span().unwrap_or(span), e.message().trim().to_string()))
+        let raw = table.get_ref().clone();
+        T::deserialize(toml::de::Deserializer::from(table)).map_err(|e| {
+            let message = e.message().trim().to_string();
+            let Some(at) = e.span() else {
+                return (span, message);
+            };
+            // Serde names unknown and missing keys itself; a wrong value gets its key here.
+            match key_path_at(&raw, &at) {
+                Some(key) if !message.contains(&format!("`{key}`")) => {
+                    (at, format!("`{key}`: {message}"))
+                }
+                _ => (at, message),
+            }
+        })
     }
     Ok(match kind {
         StageKind::Ingest => StageParams::Ingest(parse(table)?),

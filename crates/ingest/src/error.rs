@@ -236,7 +236,7 @@ pub enum Error {
 
     /// The configuration names a column that the file does not have.
     #[error(
-        "{}: no column `{column}` (named in {setting}); available columns: {}",
+        "{}: no column `{column}` (named in {setting}); available columns: {}{hint}",
         path.display(),
         available.join(", ")
     )]
@@ -249,6 +249,8 @@ pub enum Error {
         setting: &'static str,
         /// The columns the file has.
         available: Vec<String>,
+        /// A suggestion, such as another delimiter, or nothing.
+        hint: String,
     },
 
     /// The file's header differs from the declared `columns`.

@@ -114,6 +114,7 @@ pub(crate) fn check_columns(path: &Path, names: &[String], config: &IngestConfig
         column: column.to_string(),
         setting,
         available: names.to_vec(),
+        hint: delimiter_hint(names, config.delimiter),
     };
     for column in config.types.keys() {
         if !names.contains(column) {
@@ -124,6 +125,26 @@ pub(crate) fn check_columns(path: &Path, names: &[String], config: &IngestConfig
         .iter()
         .position(|name| *name == config.label.column)
         .ok_or_else(|| missing(&config.label.column, "`label.column`"))
+}
+
+/// Suggests another delimiter when the whole header was read as one column that contains
+/// a common delimiter, as happens when a comma-separated file is read with `delimiter = ";"`.
+fn delimiter_hint(names: &[String], delimiter: char) -> String {
+    let [only] = names else {
+        return String::new();
+    };
+    [',', ';', '\t', '|']
+        .into_iter()
+        .filter(|candidate| *candidate != delimiter)
+        .find(|candidate| only.contains(*candidate))
+        .map(|candidate| {
+            let escaped = candidate.escape_default();
+            format!(
+                "; the header was read as one column that contains `{escaped}`: if the file is \
+                 separated by `{escaped}`, set `delimiter = \"{escaped}\"` in the ingest stage"
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// Checks that the input's column names equal the declared `columns`.
@@ -166,6 +187,7 @@ impl TableWriter {
         }
         let schema = Arc::new(Schema::new(fields));
 
+        tracing::debug!(path = %path.display(), "writing parquet");
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         let properties = common::table::writer_properties();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
