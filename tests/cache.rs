@@ -276,34 +276,6 @@ fn concurrent_runs_compute_each_stage_once() {
 }
 
 #[test]
-fn killed_runs_leave_a_usable_cache() {
-    let Some(data) = shared_data() else { return };
-    let reference = Workspace::new(data.clone());
-    let expected = average_precisions(&reference.run_ok(&[]));
-
-    let workspace = Workspace::new(data);
-    // Kill points spread over the whole run, which takes about a second here: ingest,
-    // training, evaluation and the report.
-    for delay_ms in [30u64, 120, 250, 400, 600, 800] {
-        let mut child =
-            workspace.command(&[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        child.wait().unwrap();
-    }
-    let summary = workspace.run_ok(&[]);
-    assert_eq!(average_precisions(&summary), expected);
-    let cache = workspace.dir.path().join("cache/stages");
-    for entry in fs::read_dir(&cache).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.starts_with('.') {
-            assert!(path.join("manifest.json").is_file(), "{} has no manifest", path.display());
-        }
-    }
-}
-
-#[test]
 fn failing_trial_does_not_stop_the_sweep() {
     let Some(data) = shared_data() else { return };
     let workspace = Workspace::new(data);
@@ -444,20 +416,6 @@ fn list_entries(stages: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
         .partition(|name| !name.starts_with('.'))
 }
 
-/// Returns the stage name of each published entry, by key, from the entries' manifests.
-fn stage_names(stages: &Path) -> BTreeMap<String, String> {
-    let (published, _) = list_entries(stages);
-    published
-        .into_iter()
-        .map(|key| {
-            let manifest: serde_json::Value =
-                serde_json::from_slice(&fs::read(stages.join(&key).join("manifest.json")).unwrap())
-                    .unwrap();
-            (key, manifest["stage"].as_str().unwrap().to_string())
-        })
-        .collect()
-}
-
 /// Asserts that every path below `stages/`, outside a `.`-prefixed folder, is a stage folder
 /// with a manifest that lists each of its files with the file's size.
 fn assert_every_entry_has_a_manifest(stages: &Path) {
@@ -496,86 +454,199 @@ fn assert_every_entry_has_a_manifest(stages: &Path) {
     }
 }
 
+/// Asserts that every file of every published entry has the size and blake3 hash that its
+/// manifest records, so that no entry holds a file that a kill cut short.
+fn assert_entries_match_their_hashes(stages: &Path) {
+    for key in list_entries(stages).0 {
+        let dir = stages.join(&key);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        for output in manifest["outputs"].as_array().unwrap() {
+            let path = dir.join(output["path"].as_str().unwrap());
+            let bytes = fs::read(&path).unwrap();
+            assert_eq!(Some(bytes.len() as u64), output["bytes"].as_u64(), "{}", path.display());
+            let hash = blake3::hash(&bytes).to_hex().to_string();
+            assert_eq!(Some(hash.as_str()), output["blake3"].as_str(), "{}", path.display());
+        }
+    }
+}
+
+/// The part of a run that a kill point targets, recognised by a line of the run's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// The ingest stage: reading the CSV and writing `data.parquet`.
+    Ingest,
+    /// A training epoch, after the progress line of the epoch before it.
+    Epoch,
+    /// Any Parquet write: ingested data, splits, training history, scores, curves, results.
+    ParquetWrite,
+    /// The report stage: charts and HTML.
+    Report,
+}
+
+impl Phase {
+    const ALL: [Phase; 4] = [Phase::Ingest, Phase::Epoch, Phase::ParquetWrite, Phase::Report];
+
+    /// Whether a line of the run's stderr marks the start of this phase.
+    fn starts_at(self, line: &str) -> bool {
+        match self {
+            Phase::Ingest => line.contains("running stage") && line.contains("kind=ingest"),
+            Phase::Epoch => line.contains(": epoch ") && line.contains("val AP"),
+            Phase::ParquetWrite => line.contains("writing parquet"),
+            Phase::Report => line.contains("running stage") && line.contains("kind=report"),
+        }
+    }
+
+    /// The longest wait after the marking line before the kill: short for the brief phases,
+    /// so that the kill lands inside them, and about one epoch for training.
+    fn max_delay(self) -> Duration {
+        match self {
+            Phase::Ingest => Duration::from_millis(10),
+            Phase::Epoch => Duration::from_millis(8),
+            Phase::ParquetWrite => Duration::from_millis(2),
+            Phase::Report => Duration::from_millis(40),
+        }
+    }
+}
+
+/// The log filter under which the runs report the lines that `Phase` recognises.
+const KILL_LOG: &str = "xtask=debug,common=debug,ingest=debug";
+
+/// Runs the experiment in `workspace` until the `occurrence`-th line that starts `phase`,
+/// waits `delay` and sends SIGKILL. Returns whether the kill ended the process, which is
+/// false when the run finished before the kill point.
+fn kill_at(workspace: &Workspace, phase: Phase, occurrence: usize, delay: Duration) -> bool {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+
+    let mut child = workspace
+        .command(&[])
+        .env("RUST_LOG", KILL_LOG)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = 0;
+    for line in stderr.lines() {
+        let Ok(line) = line else { break };
+        if phase.starts_at(&line) {
+            if seen == occurrence {
+                std::thread::sleep(delay);
+                // `Child::kill` sends SIGKILL on Unix.
+                let _ = child.kill();
+                break;
+            }
+            seen += 1;
+        }
+    }
+    child.wait().unwrap().signal() == Some(9)
+}
+
+/// Counts the lines of each phase in the log of a whole run.
+fn phase_counts(workspace: &Workspace) -> BTreeMap<Phase, usize> {
+    let output = workspace.command(&[]).env("RUST_LOG", KILL_LOG).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let log = String::from_utf8_lossy(&output.stderr);
+    Phase::ALL
+        .iter()
+        .map(|&phase| (phase, log.lines().filter(|l| phase.starts_at(l)).count()))
+        .collect()
+}
+
 #[test]
-fn twenty_kill_points_leave_identical_results() {
+fn random_kill_points_leave_identical_results() {
     let Some(data) = shared_data() else { return };
 
-    // One uninterrupted run gives the expected results and the duration over which the kill
-    // points are spread, and a second, fully cached run the fixed cost of a run (start,
-    // planning, verifying the cache). The durations only place the kill points and are never
-    // asserted on.
+    // An uninterrupted run gives the expected results and how often each phase's log line
+    // appears, from which the kill points are drawn.
     let reference = Workspace::new(data.clone());
-    let started = std::time::Instant::now();
+    let counts = phase_counts(&reference);
     let expected = reference.run_ok(&[]);
-    let duration = started.elapsed();
-    let started = std::time::Instant::now();
-    reference.run_ok(&[]);
-    let overhead = started.elapsed();
     let expected_metrics = trial_metrics(&expected);
     let expected_models = model_hashes(&expected);
     assert_eq!(expected_metrics.len(), 12, "the fraud sweep has 12 trials");
     assert_eq!(expected_models.len(), 12, "every trial writes model.safetensors");
+    for phase in Phase::ALL {
+        assert!(counts[&phase] > 0, "no log line marks {phase:?}: {counts:?}");
+    }
 
-    // Twenty kill points at fractions 0.02..=0.98 of that duration, dealt out to four rounds so
-    // that each round covers the whole run: round r kills at points r, r + 4, ..., r + 16.
-    // Every kill within a round resumes the same workspace, on the cache that the runs killed
-    // before it filled in part. A resumed run starts where the previous kill point left off, so
-    // after a kill at fraction a it is killed the fixed cost plus (b - a) of the duration after
-    // it starts, for the next point b. Work in progress at a kill is lost, so the resumed runs
-    // rarely get to the end, and the late points land in training, evaluation and the report.
-    // A round ends with a run that must complete. The next round starts a fresh workspace, so
-    // that its first kill lands in ingest or early training again.
-    // NOTE: which stage each kill interrupts depends on the machine's speed and load. The test
-    // logs it, and `--nocapture` shows the log.
-    const POINTS: usize = 20;
-    const ROUNDS: usize = 4;
-    let fraction = |point: usize| 0.02 + 0.96 * point as f64 / (POINTS - 1) as f64;
-    for round in 0..ROUNDS {
+    // The seed is printed, and `KILL_SEED=N` replays the same kill points.
+    let seed = std::env::var("KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            as u64
+    });
+    eprintln!("kill points drawn with KILL_SEED={seed}");
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+
+    // Six kill points per phase, each at a random occurrence of the phase's line and a random
+    // delay after it. Each point kills a run on a fresh cache, or on a cache that an earlier
+    // kill at a random point already filled in part, and then a run must complete with the
+    // results of the uninterrupted run, on a cache whose every entry matches its hashes.
+    let mut landed: BTreeMap<Phase, usize> = BTreeMap::new();
+    for (point, phase) in Phase::ALL.iter().cycle().take(24).enumerate() {
+        use rand::Rng;
+        let phase = *phase;
         let workspace = Workspace::new(data.clone());
         let stages = workspace.dir.path().join("cache/stages");
-        let mut previous = 0.0;
         let mut kills = Vec::new();
-        for point in (round..POINTS).step_by(ROUNDS) {
-            let mut delay = duration.mul_f64(fraction(point) - previous);
-            if previous > 0.0 {
-                delay += overhead;
-            }
-            previous = fraction(point);
-            let (_, hidden_before) = list_entries(&stages);
-            let mut child =
-                workspace.command(&[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-            std::thread::sleep(delay);
-            // `Child::kill` sends SIGKILL on Unix; the run may have finished already.
-            let _ = child.kill();
-            let status = child.wait().unwrap();
-            let (published, hidden) = list_entries(&stages);
-            let interrupted: Vec<String> = hidden.difference(&hidden_before).cloned().collect();
-            kills.push((point, delay, status, published.len(), interrupted));
+        // The earlier kill may not cache any work that the targeted phase needs to redo:
+        // before the report any phase, before anything else a kill in ingest.
+        if rng.random_bool(0.5) {
+            let early = match phase {
+                Phase::Report => Phase::ALL[rng.random_range(0..Phase::ALL.len())],
+                _ => Phase::Ingest,
+            };
+            let occurrence = rng.random_range(0..counts[&early]);
+            let delay = rng.random_range(Duration::ZERO..=early.max_delay());
+            kills.push((early, occurrence, delay, kill_at(&workspace, early, occurrence, delay)));
             assert_every_entry_has_a_manifest(&stages);
         }
+        // An ingest published before the earlier kill writes no Parquet file again, so the
+        // last Parquet write is never a target.
+        let occurrences = match phase {
+            Phase::ParquetWrite => counts[&phase] - 1,
+            _ => counts[&phase],
+        };
+        let occurrence = rng.random_range(0..occurrences);
+        let delay = rng.random_range(Duration::ZERO..=phase.max_delay());
+        let killed = kill_at(&workspace, phase, occurrence, delay);
+        kills.push((phase, occurrence, delay, killed));
+        if killed {
+            *landed.entry(phase).or_default() += 1;
+        }
+        assert_every_entry_has_a_manifest(&stages);
+        assert_entries_match_their_hashes(&stages);
 
         let summary = workspace.run_ok(&[]);
-        assert_eq!(summary["status"], "ok");
-        assert_eq!(trial_metrics(&summary), expected_metrics, "round {round}");
-        assert_eq!(model_hashes(&summary), expected_models, "round {round}");
+        let context = format!("point {point} (KILL_SEED={seed}), kills {kills:?}");
+        assert_eq!(summary["status"], "ok", "{context}");
+        assert_eq!(trial_metrics(&summary), expected_metrics, "{context}");
+        assert_eq!(model_hashes(&summary), expected_models, "{context}");
+        let report = PathBuf::from(summary["report"].as_str().unwrap());
+        assert!(fs::read_to_string(report).unwrap().contains("</html>"), "{context}");
         assert_every_entry_has_a_manifest(&stages);
-
-        // Name the stages that each kill interrupted, from the keys in the leftover folders'
-        // names (`.KEY.partial-PID`), for the log of where the kill points landed.
-        let names = stage_names(&stages);
-        for (point, delay, status, published, interrupted) in kills {
-            let interrupted: Vec<&str> = interrupted
-                .iter()
-                .map(|leftover| {
-                    let key = leftover.trim_start_matches('.').split('.').next().unwrap();
-                    names.get(key).map_or(leftover.as_str(), String::as_str)
-                })
-                .collect();
-            eprintln!(
-                "round {round}, point {point} at {:.2} (+{delay:?}): {status}, {published} \
-                 entries published, interrupted {interrupted:?}",
-                fraction(point)
-            );
+        assert_entries_match_their_hashes(&stages);
+        // A killed run leaves its run folder without `run.json`, which is written last, so
+        // nothing takes that folder for a finished run.
+        for run in fs::read_dir(workspace.dir.path().join("runs/fraud")).unwrap() {
+            let run = run.unwrap().path();
+            if run.join("run.json").is_file() {
+                let record: serde_json::Value =
+                    serde_json::from_slice(&fs::read(run.join("run.json")).unwrap()).unwrap();
+                assert!(run.join("results.parquet").is_file(), "{}: {context}", run.display());
+                assert!(record.get("status").is_some(), "{}: {context}", run.display());
+            }
         }
+        eprintln!("point {point}: {kills:?}");
+    }
+    // Most targeted kills land before the run ends; require at least four in every phase, so
+    // that the 24 points really cover ingest, training, Parquet writes and the report.
+    for phase in Phase::ALL {
+        let count = landed.get(&phase).copied().unwrap_or(0);
+        assert!(
+            count >= 4,
+            "only {count} kills landed in {phase:?} (KILL_SEED={seed}): {landed:?}"
+        );
     }
 }

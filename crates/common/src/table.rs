@@ -28,6 +28,7 @@ pub fn writer_properties() -> WriterProperties {
 
 /// Writes one record batch to a new Parquet file.
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+    tracing::debug!(path = %path.display(), rows = batch.num_rows(), "writing parquet");
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let parquet_error = |source| Error::Parquet { path: path.to_path_buf(), source };
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties()))
