@@ -2,9 +2,8 @@
 //! each stage's `...Config` type and, where that succeeds, validated. Errors are correct
 //! results for malformed input, and a panic is a bug.
 //!
-//! The experiment-file parser itself lives in the `xtask` binary, which is not a library, so
-//! this target covers the per-stage types that the parser fills in from each `[stages.NAME]`
-//! table.
+//! `experiment_file` covers the whole experiment file; this target reaches the per-stage
+//! types directly, without the file around them.
 
 #![no_main]
 

@@ -9,11 +9,9 @@
 mod bench;
 mod cache;
 mod compare;
-mod experiment;
 mod output;
 mod results;
 mod run;
-mod sweep;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -21,6 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use common::{PlainProgress, Progress, TerminalProgress};
+use xtask::{experiment, sweep};
 
 use crate::experiment::{ConfigError, Experiment};
 use crate::run::{ExitClass, RunOptions, StageFailure};
@@ -48,6 +47,12 @@ enum Command {
     /// Measure speed, each number beside a reference run in the same invocation.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// List the devices this binary can train on: the CPU, and CUDA GPUs when built with CUDA.
+    Devices {
+        /// Print a JSON object instead of a list.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +140,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Quality(args)) => {
             bench::quality(&args).map(|()| ExitCode::SUCCESS)
         }
+        Command::Devices { json } => output::print_devices(json).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -166,6 +172,15 @@ fn experiment(args: ExperimentArgs, threads: usize) -> anyhow::Result<ExitCode> 
         force: args.force,
         progress: progress.as_ref(),
     };
+    if !args.json {
+        // Name the device that `auto` (or the file's setting) resolves to, once per run.
+        let setting = &experiment.meta.device;
+        eprintln!(
+            "device: {} (device = \"{}\")",
+            sweep::resolved_device(setting),
+            String::from(setting.clone())
+        );
+    }
     let plan = run::plan(&experiment, &options, !args.dry_run)?;
     if args.dry_run {
         if args.json {

@@ -31,6 +31,7 @@ pub fn print_json(record: &RunRecord) -> anyhow::Result<()> {
                 "varied": t.varied,
                 "metrics": t.metrics,
                 "validation_average_precision": t.validation_average_precision,
+                "device": t.device,
             })
         })
         .collect();
@@ -45,6 +46,27 @@ pub fn print_json(record: &RunRecord) -> anyhow::Result<()> {
         "trials": trials,
     });
     write_json(&summary)
+}
+
+/// Prints the devices this binary can train on, one per line, or as JSON:
+/// `{"cuda_built": bool, "devices": ["cpu", "cuda:0", ...]}`.
+pub fn print_devices(json: bool) -> anyhow::Result<()> {
+    let devices = model::available_devices();
+    if json {
+        return write_json(&json!({"cuda_built": model::CUDA_BUILT, "devices": devices}));
+    }
+    let mut stdout = std::io::stdout().lock();
+    for device in &devices {
+        writeln!(stdout, "{device}").context("cannot write to stdout")?;
+    }
+    if !model::CUDA_BUILT {
+        writeln!(
+            stdout,
+            "(built without CUDA; scripts/build-cuda.sh builds a binary that can use NVIDIA GPUs)"
+        )
+        .context("cannot write to stdout")?;
+    }
+    Ok(())
 }
 
 fn write_json(value: &serde_json::Value) -> anyhow::Result<()> {

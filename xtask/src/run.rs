@@ -147,6 +147,8 @@ pub struct Trial {
     pub validation_average_precision: Option<f64>,
     /// Best and run epochs, when ok.
     pub epochs: Option<(u32, u32)>,
+    /// The device the model was trained on, such as `cpu` or `cuda:0`, when ok.
+    pub device: Option<String>,
     /// Seconds of the train and evaluate instances.
     pub seconds: (f64, f64),
     /// Keys of the train and evaluate instances.
@@ -660,6 +662,7 @@ impl Plan<'_> {
         }
 
         let started = Instant::now();
+        tracing::debug!(stage = instance.id.as_str(), kind = %instance.kind(), "running stage");
         let output =
             StageOutput::create(&self.cache.entry_dir(&key)).map_err(|e| other(e.into()))?;
         let rows = self
@@ -916,6 +919,7 @@ impl Plan<'_> {
                 metrics: BTreeMap::new(),
                 validation_average_precision: None,
                 epochs: None,
+                device: None,
                 seconds: (train_record.seconds, evaluate_record.seconds),
                 keys: (train_record.key.clone(), evaluate_record.key.clone()),
             };
@@ -937,6 +941,7 @@ impl Plan<'_> {
                 ]);
                 trial.validation_average_precision = Some(evaluation.validation.average_precision);
                 trial.epochs = Some((training.best_epoch, training.epochs_run));
+                trial.device = Some(training.device);
             }
             trials.push(trial);
         }

@@ -413,16 +413,31 @@ struct Variant {
     invalid: Option<String>,
 }
 
+/// Returns the name of the device a setting resolves to on this machine, such as `cpu` for
+/// `auto` without a GPU, or the setting itself when it cannot be used (the stage then fails
+/// with the reason). Each setting is resolved once per process, because opening a CUDA
+/// device takes a while.
+pub fn resolved_device(choice: &model::DeviceChoice) -> String {
+    static RESOLVED: std::sync::Mutex<BTreeMap<String, String>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let setting = String::from(choice.clone());
+    let mut resolved = RESOLVED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    resolved
+        .entry(setting.clone())
+        .or_insert_with(|| match model::select_device(choice) {
+            Ok(device) => model::device_name(&device),
+            Err(_) => setting,
+        })
+        .clone()
+}
+
 /// Returns the parameters of a stage instance as they enter its key: its own parameters plus
 /// the experiment-wide values it uses. Changing the seed, the device or the default report
 /// title therefore changes the key of every stage that depends on it.
 fn key_params(params: &StageParams, meta: &crate::experiment::ExperimentMeta) -> serde_json::Value {
     let mut json = params.to_json();
     let serde_json::Value::Object(map) = &mut json else { return json };
-    let device = |choice: &model::DeviceChoice| match model::select_device(choice) {
-        Ok(device) => model::device_name(&device),
-        Err(_) => String::from(choice.clone()),
-    };
+    let device = resolved_device;
     match params {
         StageParams::Preprocess(_) => {
             map.insert("seed".into(), meta.seed.into());

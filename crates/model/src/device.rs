@@ -80,6 +80,24 @@ pub fn select_device(choice: &DeviceChoice) -> Result<Device> {
     }
 }
 
+/// Whether this binary was built with Candle's CUDA backend (the `cuda` feature).
+pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
+
+/// Returns the devices this binary can train on: the CPU, then every CUDA device that
+/// responds, in ordinal order.
+pub fn available_devices() -> Vec<String> {
+    let mut devices = vec!["cpu".to_string()];
+    if CUDA_BUILT {
+        for ordinal in 0.. {
+            match Device::new_cuda(ordinal) {
+                Ok(device) => devices.push(device_name(&device)),
+                Err(_) => break,
+            }
+        }
+    }
+    devices
+}
+
 /// Returns a short name for a device, such as `cpu` or `cuda:0`.
 pub fn device_name(device: &Device) -> String {
     match device.location() {

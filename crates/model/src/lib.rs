@@ -19,7 +19,7 @@ mod pca;
 mod spec;
 
 pub use detector::Detector;
-pub use device::{DeviceChoice, device_name, select_device};
+pub use device::{CUDA_BUILT, DeviceChoice, available_devices, device_name, select_device};
 pub use dropout::Dropout;
 pub use error::{Error, Result};
 pub use forest::{IsolationForest, average_path_length};
