@@ -455,7 +455,7 @@ fn assert_every_entry_has_a_manifest(stages: &Path) {
 }
 
 /// Asserts that every file of every published entry has the size and blake3 hash that its
-/// manifest records, so that no entry holds a file that a kill cut short.
+/// manifest records, so that no entry contains a file that a kill cut short.
 fn assert_entries_match_their_hashes(stages: &Path) {
     for key in list_entries(stages).0 {
         let dir = stages.join(&key);
@@ -487,7 +487,7 @@ enum Phase {
 impl Phase {
     const ALL: [Phase; 4] = [Phase::Ingest, Phase::Epoch, Phase::ParquetWrite, Phase::Report];
 
-    /// Whether a line of the run's stderr marks the start of this phase.
+    /// Returns whether a line of the run's stderr marks the start of this phase.
     fn starts_at(self, line: &str) -> bool {
         match self {
             Phase::Ingest => line.contains("running stage") && line.contains("kind=ingest"),
@@ -497,8 +497,8 @@ impl Phase {
         }
     }
 
-    /// The longest wait after the marking line before the kill: short for the brief phases,
-    /// so that the kill lands inside them, and about one epoch for training.
+    /// Returns the maximum wait between the marking line and the kill: short for the brief
+    /// phases, so that the kill lands inside them, and about one epoch for training.
     fn max_delay(self) -> Duration {
         match self {
             Phase::Ingest => Duration::from_millis(10),
@@ -640,8 +640,8 @@ fn random_kill_points_leave_identical_results() {
         }
         eprintln!("point {point}: {kills:?}");
     }
-    // Most targeted kills land before the run ends; require at least four in every phase, so
-    // that the 24 points really cover ingest, training, Parquet writes and the report.
+    // Most targeted kills land before the run ends. At least four must land in every phase,
+    // so that the 24 points cover ingest, training, Parquet writes and the report.
     for phase in Phase::ALL {
         let count = landed.get(&phase).copied().unwrap_or(0);
         assert!(

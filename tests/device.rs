@@ -3,19 +3,35 @@
 //! The same checks run on each device, and with a GPU the CPU and GPU results of the fraud
 //! sweep must agree within float tolerance.
 //!
-//! The tests read the credit-card sample from `../shared/data`; without it they print a note
-//! and pass, except under `CI=true`, where they fail.
+//! The tests read the credit-card sample from `../shared/data` (or `ANOMALY_DATA_DIR`);
+//! without it they print a note and pass, except under `CI=true`, where they fail.
+//! `XTASK_BIN` and `XTASK_REPO` point a copied test binary at another binary and checkout
+//! (`scripts/gpu-check.sh` uses them).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Returns the repository root: `XTASK_REPO` when set, so that a test binary copied to another
+/// machine (such as a GPU machine without a Rust toolchain) finds the repository there.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").into()
+    match std::env::var_os("XTASK_REPO") {
+        Some(root) => PathBuf::from(root),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask sits in the workspace")
+            .into(),
+    }
+}
+
+/// Returns the binary under test: `XTASK_BIN` when set, else the one Cargo built beside this test.
+fn binary() -> PathBuf {
+    std::env::var_os("XTASK_BIN").map_or_else(|| env!("CARGO_BIN_EXE_xtask").into(), PathBuf::from)
 }
 
 fn shared_data() -> Option<PathBuf> {
-    let path = repo_root().join("../shared/data");
+    let path = std::env::var_os("ANOMALY_DATA_DIR")
+        .map_or_else(|| repo_root().join("../shared/data"), PathBuf::from);
     if path.join("creditcard/creditcard_sample.csv").is_file() {
         return Some(path);
     }
@@ -27,7 +43,7 @@ fn shared_data() -> Option<PathBuf> {
 }
 
 fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
+    Command::new(binary())
         .args(args)
         .current_dir(repo_root())
         .env_remove("RUST_LOG")
@@ -94,7 +110,7 @@ fn trial_results(summary: &serde_json::Value) -> BTreeMap<String, (String, f64, 
 }
 
 #[test]
-fn the_cpu_is_always_listed() {
+fn devices_start_with_cpu() {
     let (cuda_built, devices) = devices();
     assert_eq!(devices.first().map(String::as_str), Some("cpu"));
     if !cuda_built {
@@ -103,7 +119,7 @@ fn the_cpu_is_always_listed() {
 }
 
 #[test]
-fn fraud_sweep_agrees_on_every_device() {
+fn fraud_sweep_agrees_across_devices() {
     let Some(data) = shared_data() else { return };
     let (_, devices) = devices();
     let work = tempfile::tempdir().unwrap();
@@ -123,8 +139,8 @@ fn fraud_sweep_agrees_on_every_device() {
         results.insert(device.clone(), trials);
     }
 
-    // Float sums run in another order on a GPU, so the weights differ in the last bits and
-    // the metrics differ a little; a larger gap means a device computes something else.
+    // A GPU adds floats in another order, so its weights differ in the last bits and its
+    // metrics differ a little. A larger gap means that a device computes something else.
     let cpu = &results["cpu"];
     for (device, trials) in results.iter().filter(|(device, _)| *device != "cpu") {
         for (name, (_, roc_auc, average_precision, _)) in trials {
@@ -144,7 +160,7 @@ fn fraud_sweep_agrees_on_every_device() {
 }
 
 #[test]
-fn explicit_cuda_without_a_usable_gpu_is_a_clear_error() {
+fn missing_gpu_fails_clearly() {
     let Some(data) = shared_data() else { return };
     let (cuda_built, devices) = devices();
     // The ordinal after the last usable GPU never works, whatever the machine has.
