@@ -187,9 +187,10 @@ pub fn hash_file(path: &Path) -> Result<(u64, String)> {
 
 /// A stage's output directory while it is being written.
 ///
-/// Files go into a temporary sibling of the final directory, `.NAME.partial-HOST-PID`. Dropping the value without
-/// calling [`publish`](Self::publish) deletes the temporary directory, so a failed stage
-/// leaves nothing behind that a later run could mistake for a result.
+/// Files go into a temporary sibling of the final directory, `.NAME.partial-HOST-PID`.
+/// Dropping the value without calling [`publish`](Self::publish) deletes the temporary
+/// directory, so a failed stage leaves nothing behind that a later run could mistake for a
+/// result.
 #[derive(Debug)]
 pub struct StageOutput {
     final_dir: PathBuf,
