@@ -12,6 +12,8 @@
 //!   instance, used to explain why a stage must run again.
 //! - `file-hashes.json`: sha256 of raw data files by path, size and modification time, so
 //!   that an unchanged large file is not hashed on every run.
+//! - `slurm/EXPERIMENT/RUN/`: plan files, batch scripts, logs and results of the Slurm
+//!   array jobs of a run (see `run::slurm`), kept when a task failed.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
