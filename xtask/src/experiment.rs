@@ -71,7 +71,7 @@ pub struct ExperimentMeta {
     /// `auto` (default), `cpu`, `cuda` or `cuda:N`.
     #[serde(default)]
     pub device: DeviceChoice,
-    /// Where stages run when `--executor` is not given: `local` (default) or `slurm`.
+    /// The executor used when `--executor` is not given: `local` (default) or `slurm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<ExecutorKind>,
     /// The `[experiment.slurm]` table: job settings for the Slurm executor.

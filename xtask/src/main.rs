@@ -102,8 +102,8 @@ struct ExperimentArgs {
     /// Slurm, the most array tasks running at once (default: no limit).
     #[arg(long, short, value_parser = clap::value_parser!(u64).range(1..))]
     jobs: Option<u64>,
-    /// Where stages run: `local` threads or `slurm` array jobs (default: the experiment
-    /// file's `executor`, else `local`).
+    /// The executor of the stages: `local` threads or `slurm` array jobs (default: the
+    /// experiment file's `executor`, else `local`).
     #[arg(long, value_enum)]
     executor: Option<ExecutorKind>,
     /// Rerun this stage and everything downstream even if cached (repeatable).

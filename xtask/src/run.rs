@@ -94,18 +94,18 @@ pub struct RunOptions<'a> {
     pub force: Vec<String>,
     /// The progress sink.
     pub progress: &'a dyn Progress,
-    /// Where the instances run.
+    /// The executor of the instances.
     pub executor: Executor,
 }
 
-/// Where the instances of a run execute.
+/// The executor of a run's instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Executor {
     /// Threads of this process, `RunOptions::jobs` at once.
     Local,
     /// Slurm array jobs, one per kind of stage and level of the stage graph.
     Slurm {
-        /// The most array tasks running at once (`sbatch --array=...%N`), if limited.
+        /// The maximum number of array tasks running at once (`sbatch --array=...%N`).
         max_running: Option<usize>,
     },
 }
@@ -321,7 +321,8 @@ pub fn plan<'a>(
 }
 
 /// Finds the raw files of an ingest instance and returns them with the hash that enters its
-/// key, which is unknown until every file it names is resolved; other kinds get nothing.
+/// key. The hash is unknown until every file the instance names is resolved, and other kinds
+/// get nothing.
 fn resolve_ingest(
     cache: &Cache,
     instance: &Instance,
@@ -441,7 +442,7 @@ struct Outcome {
     seconds: f64,
 }
 
-/// What is known about every instance while a run executes.
+/// The records, manifests and failures of the instances while a run executes.
 struct Outcomes {
     /// The record of each instance once it finished, was skipped or (locally) started.
     records: Vec<Option<StageRecord>>,

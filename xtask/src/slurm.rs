@@ -92,7 +92,7 @@ pub struct ArrayRequest<'a> {
     pub script: &'a Path,
     /// Number of tasks, numbered from 0.
     pub tasks: usize,
-    /// The most tasks running at once, if limited.
+    /// The maximum number of tasks running at once, if limited.
     pub max_running: Option<usize>,
     /// Log file of each task, with `%a` standing for the task number.
     pub log_pattern: &'a Path,
@@ -141,13 +141,13 @@ pub fn submit(request: &ArrayRequest<'_>) -> anyhow::Result<String> {
 pub struct QueuedTask {
     /// Job state, such as `PENDING`, `RUNNING` or `COMPLETED`.
     pub state: String,
-    /// Why a pending task waits, such as `Resources` or `Priority`.
+    /// Slurm's reason for a pending task's wait, such as `Resources` or `Priority`.
     pub reason: String,
     /// The node it runs or ran on.
     pub node: String,
 }
 
-/// Lists the tasks of an array job that the controller still knows, by task number.
+/// Lists the tasks of an array job that the controller still records, by task number.
 ///
 /// Finished tasks stay listed (with states such as `COMPLETED`) until the controller purges
 /// them, `MinJobAge` seconds after they end; a task missing from the list has ended.
@@ -213,7 +213,7 @@ pub fn is_final(state: &str) -> bool {
     )
 }
 
-/// How an array task ended, as far as Slurm records it.
+/// The end of an array task, as far as Slurm records it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskEnd {
     /// Final state, such as `FAILED` or `TIMEOUT`.
@@ -226,7 +226,8 @@ pub struct TaskEnd {
     pub reason: String,
 }
 
-/// Asks `scontrol`, then `sacct`, how an array task ended; `None` when neither knows.
+/// Asks `scontrol`, then `sacct`, how an array task ended. Returns `None` when neither
+/// records the task.
 pub fn task_end(job: &str, task: usize) -> Option<TaskEnd> {
     let id = format!("{job}_{task}");
     if let Ok(stdout) = run("scontrol", &["--oneliner", "show", "job", &id]) {
@@ -246,7 +247,7 @@ pub fn task_end(job: &str, task: usize) -> Option<TaskEnd> {
             });
         }
     }
-    // The controller forgets a job `MinJobAge` seconds after it ends; the accounting
+    // The controller purges a job `MinJobAge` seconds after it ends, but the accounting
     // database, where there is one, keeps it.
     let args = ["--noheader", "--parsable2", "--allocations", "--jobs", &id];
     let stdout = run("sacct", &[&args[..], &["--format=State,ExitCode,NodeList"]].concat()).ok()?;

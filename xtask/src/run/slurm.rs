@@ -10,7 +10,7 @@
 //! A task rebuilds its instance from the experiment text in the plan file, checks that the
 //! key it computes equals the submitted key, and runs the instance exactly as a local run
 //! does: under the key's lock in the shared cache, publishing the entry by an atomic
-//! rename. It leaves a small result file that the orchestrator reads; a task that leaves
+//! rename. It writes a small result file that the orchestrator reads. A task that writes
 //! none (killed for time or memory, or cancelled) is reported with Slurm's state and the
 //! tail of its log.
 //!
@@ -69,7 +69,7 @@ struct ArrayPlan {
     registry: PathBuf,
     /// The run directory, named in the report's progress message.
     run_dir: PathBuf,
-    /// Where each task writes `NAME-TASK.json`.
+    /// The folder of the result files, `NAME-TASK.json`.
     results_dir: PathBuf,
     /// The file name stem shared by the plan, script, logs and results of this array.
     name: String,
@@ -92,7 +92,7 @@ struct TaskSpec {
     force: bool,
 }
 
-/// What a task leaves for the orchestrator.
+/// The result file of a task, read by the orchestrator.
 #[derive(Debug, Serialize, Deserialize)]
 struct TaskResult {
     /// [`PLAN_FORMAT`].
@@ -584,12 +584,14 @@ impl ArrayJob {
                 None => ended += 1,
             }
         }
+
         let mut summary = format!("{running} running, {pending} pending");
         reasons.remove("None");
         if !reasons.is_empty() {
             let reasons: Vec<String> = reasons.keys().cloned().collect();
             summary.push_str(&format!(" ({})", reasons.join(", ")));
         }
+
         let changed = summary != self.summary;
         if changed {
             self.progress.set(ended as u64, &summary);
@@ -660,6 +662,7 @@ pub fn run_task(plan_path: &Path, task: usize, threads: usize) -> anyhow::Result
             plan.tasks.len()
         )
     })?;
+
     let host = common::hostname();
     eprintln!(
         "xtask stage: task {task} of {}: instance `{}` with key {} on {host}, {threads} threads",
@@ -667,6 +670,7 @@ pub fn run_task(plan_path: &Path, task: usize, threads: usize) -> anyhow::Result
         spec.instance,
         spec.key
     );
+
     let started = Instant::now();
     let outcome = run_spec(&plan, spec);
     let seconds = started.elapsed().as_secs_f64();
@@ -678,6 +682,7 @@ pub fn run_task(plan_path: &Path, task: usize, threads: usize) -> anyhow::Result
             ("failed".to_string(), Some(class), Some(reason))
         }
     };
+
     let result = TaskResult {
         format: PLAN_FORMAT,
         instance: spec.instance.clone(),
@@ -705,6 +710,7 @@ fn run_spec(plan: &ArrayPlan, spec: &TaskSpec) -> Result<&'static str, (ExitClas
         );
         (ExitClass::Other, anyhow::anyhow!(message))
     })?;
+
     let experiment = Experiment::parse(&plan.experiment, &plan.text, &plan.overrides)
         .map_err(|e| (ExitClass::Config, e.into()))?;
     let progress = common::PlainProgress::new();
@@ -721,6 +727,7 @@ fn run_spec(plan: &ArrayPlan, spec: &TaskSpec) -> Result<&'static str, (ExitClas
     let (task_plan, index) =
         plan_task(&experiment, &options, spec).map_err(|e| (ExitClass::Data, e))?;
     let instance = &task_plan.instances[index];
+
     if instance.kind() == StageKind::Ingest && !task_plan.data_hashes.contains_key(&index) {
         return Err((
             ExitClass::Data,
@@ -730,6 +737,7 @@ fn run_spec(plan: &ArrayPlan, spec: &TaskSpec) -> Result<&'static str, (ExitClas
             ),
         ));
     }
+
     let mut inputs = Vec::new();
     for &input in &instance.inputs {
         let name = &task_plan.instances[input].id;
@@ -739,6 +747,7 @@ fn run_spec(plan: &ArrayPlan, spec: &TaskSpec) -> Result<&'static str, (ExitClas
         })?;
         inputs.push((input, manifest));
     }
+
     let record = task_plan.instance_record(index, &inputs, &spec.failed);
     if record.key != spec.key {
         return Err((
@@ -751,6 +760,7 @@ fn run_spec(plan: &ArrayPlan, spec: &TaskSpec) -> Result<&'static str, (ExitClas
             ),
         ));
     }
+
     let computed = std::sync::Mutex::new(Default::default());
     task_plan
         .run_instance(index, &inputs, spec.failed.clone(), &plan.run_dir, &computed)
