@@ -46,6 +46,10 @@ const POLL_INTERVAL: (Duration, Duration) = (Duration::from_millis(500), Duratio
 const MAX_QUEUE_ERRORS: u32 = 30;
 /// How long a cancelled run waits for its tasks to leave the queue.
 const CANCEL_WAIT: Duration = Duration::from_secs(60);
+/// How long the orchestrator waits for files that tasks on other nodes wrote to become
+/// visible. NFS clients cache directory lookups, misses included, for up to `acdirmax`
+/// seconds (60 by default on Linux), so a new file can stay invisible for that long.
+const VISIBILITY_WAIT: Duration = Duration::from_secs(60);
 
 /// The plan file of one array job, read by each of its tasks.
 #[derive(Debug, Serialize, Deserialize)]
@@ -183,7 +187,18 @@ impl Plan<'_> {
             for (kind, tasks) in groups {
                 let name = format!("{level}-{kind}");
                 submitted_any = true;
-                jobs.push(self.submit(&jobs_dir, &name, kind, tasks, run_dir, max_running)?);
+                match self.submit(&jobs_dir, &name, kind, tasks, run_dir, max_running) {
+                    Ok(job) => jobs.push(job),
+                    Err(error) => {
+                        // The level cannot complete, so its arrays submitted so far go too.
+                        let ids: Vec<String> =
+                            jobs.iter().filter_map(|job| job.id.clone().ok()).collect();
+                        if let Err(cancel_error) = commands::cancel(&ids) {
+                            tracing::warn!("scancel failed: {cancel_error:#}");
+                        }
+                        return Err(error);
+                    }
+                }
             }
             self.wait(&mut jobs)?;
             let mut owners = BTreeMap::new();
@@ -442,20 +457,33 @@ impl Plan<'_> {
         owners: &mut BTreeMap<usize, Result<(), (ExitClass, String)>>,
     ) -> bool {
         let mut any_failed = false;
+        let deadline = Instant::now() + VISIBILITY_WAIT;
+        let results_dir = jobs_dir.join("results");
         for (task, pending) in job.tasks.iter().enumerate() {
             let instance = &self.instances[pending.index];
             let log = jobs_dir.join("logs").join(format!("{}-{task}.log", job.name));
-            let result_path = jobs_dir.join("results").join(format!("{}-{task}.json", job.name));
-            let result: Option<TaskResult> = common::read_json(&result_path).ok();
+            let result_path = results_dir.join(format!("{}-{task}.json", job.name));
+            // A task that exited by itself has written its result, unless it crashed.
+            let exited = job
+                .states
+                .get(&task)
+                .is_none_or(|queued| matches!(queued.state.as_str(), "COMPLETED" | "FAILED"));
+            let read_result = || common::read_json::<TaskResult>(&result_path);
+            let result = if exited && job.id.is_ok() {
+                read_when_visible(&results_dir, deadline, read_result).ok()
+            } else {
+                read_result().ok()
+            };
             let (outcome, failure_note) = match (&job.id, result) {
                 (Err(error), _) => {
-                    let reason = format!("sbatch failed: {error}");
+                    let reason = format!("cannot submit the array job: {error}");
                     (Err((ExitClass::Other, reason)), None)
                 }
                 (Ok(_), Some(result)) if result.status != "failed" => {
                     let status = if result.status == "ran" { "ran" } else { "cached" };
-                    let key = &pending.spec.key;
-                    match Manifest::load(&self.cache.entry_dir(key)) {
+                    let entry = self.cache.entry_dir(&pending.spec.key);
+                    let stages = self.cache.root().join("stages");
+                    match read_when_visible(&stages, deadline, || Manifest::load(&entry)) {
                         Ok(manifest) => (Ok((status, manifest, result.seconds)), None),
                         Err(error) => (
                             Err((
@@ -604,6 +632,25 @@ impl ArrayJob {
             }
         }
         changed
+    }
+}
+
+/// Calls `read` until it succeeds or the deadline passes, opening `dir` between tries so that
+/// an NFS client revalidates its cached lookups.
+fn read_when_visible<T, E>(
+    dir: &Path,
+    deadline: Instant,
+    mut read: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    loop {
+        match read() {
+            Ok(value) => return Ok(value),
+            Err(error) if Instant::now() >= deadline => return Err(error),
+            Err(_) => {
+                let _ = std::fs::read_dir(dir).map(|mut entries| entries.next());
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
     }
 }
 
