@@ -55,10 +55,11 @@ fn is_root() -> bool {
         == Some("0")
 }
 
-/// Returns a TCP port on 127.0.0.1 that nothing listens on now.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+/// Returns two different TCP ports on 127.0.0.1 that nothing listens on now.
+fn free_ports() -> (u16, u16) {
+    let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (first.local_addr().unwrap().port(), second.local_addr().unwrap().port())
 }
 
 /// Sends SIGTERM to a child, waits up to five seconds, then kills it.
@@ -230,6 +231,7 @@ fn slurm_conf(root: &Path, munge_socket: &Path) -> String {
         .and_then(|n| n.parse().ok())
         .unwrap();
     let memory = kib / 1024 / 2;
+    let (ctld_port, slurmd_port) = free_ports();
     let dir = root.display();
     format!(
         "ClusterName=xtasktest
@@ -270,8 +272,6 @@ KillWait=2
 NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN
 PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP
 ",
-        ctld_port = free_port(),
-        slurmd_port = free_port(),
         socket = munge_socket.display(),
     )
 }
