@@ -3,14 +3,17 @@
 //! Layout under the cache directory (`.cache` by default):
 //!
 //! - `stages/KEY/`: a published stage output with its `manifest.json`; `KEY` is the stage key
-//!   (see `common::Manifest::compute_key`). Temporary `stages/.KEY.partial-PID` directories
-//!   belong to stages being written, or to stages killed while writing; nothing reads them.
+//!   (see `common::Manifest::compute_key`). Temporary `stages/.KEY.partial-HOST-PID`
+//!   directories belong to stages being written, or to stages killed while writing; nothing
+//!   reads them.
 //! - `locks/KEY.lock`: held while a process computes `KEY`, so that two runs never compute
 //!   the same stage twice.
 //! - `index/EXPERIMENT/STAGE.json`: the inputs of the last key computed for each stage
 //!   instance, used to explain why a stage must run again.
 //! - `file-hashes.json`: sha256 of raw data files by path, size and modification time, so
 //!   that an unchanged large file is not hashed on every run.
+//! - `slurm/EXPERIMENT/RUN/`: plan files, batch scripts, logs and results of the Slurm
+//!   array jobs of a run (see `run::slurm`), kept when a task failed.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -192,6 +195,14 @@ impl Cache {
         Ok(KeyLock { _file: file })
     }
 
+    /// Returns whether another process holds the lock of `key`, that is, computes its stage.
+    pub fn is_locked(&self, key: &str) -> bool {
+        let path = self.root.join("locks").join(format!("{key}.lock"));
+        // Writers create the lock file before locking it, so without one there is no writer.
+        let Ok(file) = File::options().write(true).open(&path) else { return false };
+        matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
+    }
+
     /// Returns the recorded sha256 of a file if its size and modification time are unchanged.
     pub fn known_hash(&self, path: &Path) -> Option<String> {
         let (bytes, modified_ns) = file_stamp(path)?;
@@ -278,7 +289,7 @@ pub fn directory_size(dir: &Path) -> u64 {
 
 /// Writes JSON to a temporary file and renames it over `path`.
 pub fn write_atomically<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
-    let temporary = path.with_extension(format!("partial-{}", std::process::id()));
+    let temporary = path.with_extension(format!("partial-{}", common::process_tag()));
     common::write_json(&temporary, value)?;
     File::open(&temporary).and_then(|f| f.sync_all())?;
     fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))

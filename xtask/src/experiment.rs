@@ -21,6 +21,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 use train::TrainConfig;
 
+use crate::executor::{ExecutorKind, SlurmConfig};
 use crate::sweep::Sweep;
 
 /// An invalid experiment file, with the position of the offending text.
@@ -70,6 +71,12 @@ pub struct ExperimentMeta {
     /// `auto` (default), `cpu`, `cuda` or `cuda:N`.
     #[serde(default)]
     pub device: DeviceChoice,
+    /// The executor used when `--executor` is not given: `local` (default) or `slurm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor: Option<ExecutorKind>,
+    /// The `[experiment.slurm]` table: job settings for the Slurm executor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmConfig>,
 }
 
 fn default_seed() -> u64 {

@@ -12,6 +12,7 @@ mod compare;
 mod output;
 mod results;
 mod run;
+mod slurm;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -22,7 +23,8 @@ use common::{PlainProgress, Progress, TerminalProgress};
 use xtask::{experiment, sweep};
 
 use crate::experiment::{ConfigError, Experiment};
-use crate::run::{ExitClass, RunOptions, StageFailure};
+use crate::run::{Executor, ExitClass, RunOptions, StageFailure};
+use crate::slurm::ExecutorKind;
 
 /// Anomaly-detection experiments: ingest, preprocess, train, evaluate and report.
 #[derive(Debug, Parser)]
@@ -53,6 +55,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one stage instance of a Slurm array job; the Slurm executor submits this.
+    #[command(hide = true)]
+    Stage(StageArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct StageArgs {
+    /// The plan file of the array job, written by `xtask experiment --executor slurm`.
+    plan: PathBuf,
+    /// Entry of the plan file to run (0-based).
+    #[arg(long, env = "SLURM_ARRAY_TASK_ID")]
+    task: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,9 +103,14 @@ struct ExperimentArgs {
     /// `-S experiment.seed=7` (repeatable); the run records its overrides.
     #[arg(short = 'S', value_name = "PATH=VALUE")]
     set: Vec<String>,
-    /// Stages run at once (default: the number of cores divided by RAYON_NUM_THREADS).
+    /// Stages run at once (default: the number of cores divided by RAYON_NUM_THREADS); with
+    /// Slurm, the most array tasks running at once (default: no limit).
     #[arg(long, short, value_parser = clap::value_parser!(u64).range(1..))]
     jobs: Option<u64>,
+    /// The executor of the stages: `local` threads or `slurm` array jobs (default: the
+    /// experiment file's `executor`, else `local`).
+    #[arg(long, value_enum)]
+    executor: Option<ExecutorKind>,
     /// Rerun this stage and everything downstream even if cached (repeatable).
     #[arg(long, value_name = "STAGE")]
     force: Vec<String>,
@@ -141,6 +160,7 @@ fn main() -> ExitCode {
             bench::quality(&args).map(|()| ExitCode::SUCCESS)
         }
         Command::Devices { json } => output::print_devices(json).map(|()| ExitCode::SUCCESS),
+        Command::Stage(args) => run::run_task(&args.plan, args.task, threads),
     };
     match result {
         Ok(code) => code,
@@ -163,6 +183,10 @@ fn experiment(args: ExperimentArgs, threads: usize) -> anyhow::Result<ExitCode> 
     let experiment = Experiment::load(&args.config, &args.set)?;
     let progress = progress();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let executor = match args.executor.or(experiment.meta.executor).unwrap_or_default() {
+        ExecutorKind::Local => Executor::Local,
+        ExecutorKind::Slurm => Executor::Slurm { max_running: args.jobs.map(|jobs| jobs as usize) },
+    };
     let options = RunOptions {
         data_dir: args.locations.data_dir,
         registry: args.locations.registry,
@@ -171,6 +195,7 @@ fn experiment(args: ExperimentArgs, threads: usize) -> anyhow::Result<ExitCode> 
         jobs: args.jobs.map_or((cores / threads).max(1), |jobs| jobs as usize),
         force: args.force,
         progress: progress.as_ref(),
+        executor,
     };
     if !args.json {
         // Name the device that `auto` (or the file's setting) resolves to, once per run.
@@ -228,37 +253,49 @@ fn cache_gc(
     let mut keep = std::collections::BTreeSet::new();
     for path in &experiments {
         let experiment = Experiment::load(path, &[])?;
-        let options = RunOptions {
-            data_dir: locations.data_dir.clone(),
-            registry: locations.registry.clone(),
-            runs_dir: PathBuf::from("runs"),
-            cache_dir: locations.cache_dir.clone(),
-            jobs: 1,
-            force: Vec::new(),
-            progress: &progress,
-        };
-        let plan = run::plan(&experiment, &options, false)?;
+        // Slurm tasks can get another device than this host has, so a file set up for Slurm
+        // keeps the keys of both executors.
+        let mut executors = vec![Executor::Local];
+        if experiment.meta.executor == Some(ExecutorKind::Slurm) || experiment.meta.slurm.is_some()
+        {
+            executors.push(Executor::Slurm { max_running: None });
+        }
+        let mut planned = Vec::new();
+        for executor in executors {
+            let options = RunOptions {
+                data_dir: locations.data_dir.clone(),
+                registry: locations.registry.clone(),
+                runs_dir: PathBuf::from("runs"),
+                cache_dir: locations.cache_dir.clone(),
+                jobs: 1,
+                force: Vec::new(),
+                progress: &progress,
+                executor,
+            };
+            planned.extend(run::plan(&experiment, &options, false)?.planned);
+        }
         // A stage whose key cannot be computed now (its data file is not in the data
         // directory) keeps the entry of the key it had when it last ran.
         let cache = crate::cache::Cache::open(&locations.cache_dir)?;
-        let mut unknown = 0;
-        for item in &plan.planned {
+        let mut unknown = std::collections::BTreeSet::new();
+        for item in &planned {
             match &item.key {
                 Some(key) => {
                     keep.insert(key.clone());
                 }
                 None => {
-                    unknown += 1;
+                    unknown.insert(item.name.clone());
                     if let Some(record) = cache.key_record(&experiment.meta.name, &item.name) {
                         keep.insert(record.key);
                     }
                 }
             }
         }
-        if unknown > 0 {
+        if !unknown.is_empty() {
             eprintln!(
-                "note: {}: {unknown} stages need a data file that is not in {}; their entries from the last run are kept",
+                "note: {}: {} stages need a data file that is not in {}; their entries from the last run are kept",
                 path.display(),
+                unknown.len(),
                 locations.data_dir.display()
             );
         }
@@ -275,6 +312,9 @@ fn exit_class(error: &anyhow::Error) -> ExitClass {
         }
         if let Some(failure) = cause.downcast_ref::<StageFailure>() {
             return failure.class;
+        }
+        if cause.is::<slurm::Cancelled>() {
+            return ExitClass::Cancelled;
         }
     }
     ExitClass::Other

@@ -211,7 +211,7 @@ pub fn cache_gc(
     let mut removed = 0u64;
     let mut count = 0usize;
     for entry in cache.entries()? {
-        let leftover = entry.key.starts_with('.') && !process_alive(&entry.key);
+        let leftover = entry.key.starts_with('.') && !being_written(&cache, &entry.key);
         if keep.contains(&entry.key) || (entry.key.starts_with('.') && !leftover) {
             continue;
         }
@@ -248,12 +248,12 @@ pub fn cache_gc(
     Ok(())
 }
 
-/// Returns whether the process that named a temporary directory (`.KEY.partial-PID`) runs.
-fn process_alive(name: &str) -> bool {
-    name.rsplit('-')
-        .next()
-        .and_then(|pid| pid.parse::<u32>().ok())
-        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+/// Returns whether a temporary directory (`.KEY.partial-HOST-PID` or `.KEY.removing-...`)
+/// belongs to a stage being written. Writers hold the key's lock, which works across the
+/// machines that share the cache, where a process id would not.
+fn being_written(cache: &Cache, name: &str) -> bool {
+    let key = name.trim_start_matches('.').split('.').next().unwrap_or_default();
+    cache.is_locked(key)
 }
 
 /// Formats a byte count with a binary prefix.

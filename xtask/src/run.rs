@@ -14,14 +14,18 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use common::{InputRef, Manifest, Progress, StageKind, StageOutput, Unit};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cache::{Cache, KeyRecord, Lookup};
 use crate::experiment::{Experiment, StageParams};
 use crate::sweep::{self, Instance};
 
+mod slurm;
+
+pub use slurm::run_task;
+
 /// Process exit codes, one per class of failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExitClass {
     /// A failure with no more specific class, such as an I/O error.
@@ -32,6 +36,8 @@ pub enum ExitClass {
     Data = 3,
     /// Training failed, for example because the loss diverged.
     Training = 4,
+    /// A signal cancelled the run (128 + SIGINT, as shells report it).
+    Cancelled = 130,
 }
 
 /// A stage that failed, with the class that picks the exit code.
@@ -88,6 +94,20 @@ pub struct RunOptions<'a> {
     pub force: Vec<String>,
     /// The progress sink.
     pub progress: &'a dyn Progress,
+    /// The executor of the instances.
+    pub executor: Executor,
+}
+
+/// The executor of a run's instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Executor {
+    /// Threads of this process, `RunOptions::jobs` at once.
+    Local,
+    /// Slurm array jobs, one per kind of stage and level of the stage graph.
+    Slurm {
+        /// The maximum number of array tasks running at once (`sbatch --array=...%N`).
+        max_running: Option<usize>,
+    },
 }
 
 /// The planned action for one instance.
@@ -207,8 +227,11 @@ pub fn plan<'a>(
     options: &'a RunOptions<'a>,
     download: bool,
 ) -> anyhow::Result<Plan<'a>> {
-    let instances =
+    let mut instances =
         sweep::expand(experiment).map_err(|(span, message)| experiment.error_at(span, &message))?;
+    if matches!(options.executor, Executor::Slurm { .. }) {
+        slurm::pin_devices(&mut instances, &experiment.meta);
+    }
     let cache = Cache::open(&options.cache_dir)?;
     for name in &options.force {
         if !experiment.stages.iter().any(|s| &s.name == name) {
@@ -230,22 +253,7 @@ pub fn plan<'a>(
     let mut test_sources = BTreeMap::new();
     let mut data_hashes = BTreeMap::new();
     for (index, instance) in instances.iter().enumerate() {
-        let StageParams::Ingest(config) = &instance.params else { continue };
-        // A forced ingest stage hashes its files again instead of trusting size and time.
-        let trust = !options.force.contains(&instance.stage);
-        let main = resolve_source(&cache, config, &instance.id, options, download, trust)?;
-        let test = match config.test_file_config() {
-            Some(test_config) => {
-                resolve_source(&cache, &test_config, &instance.id, options, download, trust)?
-            }
-            None => None,
-        };
-        // The key covers both files; it is unknown until every file it names is resolved.
-        let hash = match (&main, &test, config.test.is_some()) {
-            (Some(main), None, false) => Some(main.sha256.clone()),
-            (Some(main), Some(test), true) => Some(format!("{}+{}", main.sha256, test.sha256)),
-            _ => None,
-        };
+        let (main, test, hash) = resolve_ingest(&cache, instance, options, download)?;
         if let Some(hash) = hash {
             data_hashes.insert(index, hash);
         }
@@ -312,6 +320,33 @@ pub fn plan<'a>(
         forced,
         planned,
     })
+}
+
+/// Finds the raw files of an ingest instance and returns them with the hash that enters its
+/// key. The hash is unknown until every file the instance names is resolved, and other kinds
+/// get nothing.
+fn resolve_ingest(
+    cache: &Cache,
+    instance: &Instance,
+    options: &RunOptions<'_>,
+    download: bool,
+) -> anyhow::Result<(Option<ingest::Source>, Option<ingest::Source>, Option<String>)> {
+    let StageParams::Ingest(config) = &instance.params else { return Ok((None, None, None)) };
+    // A forced ingest stage hashes its files again instead of trusting size and time.
+    let trust = !options.force.contains(&instance.stage);
+    let main = resolve_source(cache, config, &instance.id, options, download, trust)?;
+    let test = match config.test_file_config() {
+        Some(test_config) => {
+            resolve_source(cache, &test_config, &instance.id, options, download, trust)?
+        }
+        None => None,
+    };
+    let hash = match (&main, &test, config.test.is_some()) {
+        (Some(main), None, false) => Some(main.sha256.clone()),
+        (Some(main), Some(test), true) => Some(format!("{}+{}", main.sha256, test.sha256)),
+        _ => None,
+    };
+    Ok((main, test, hash))
 }
 
 /// Returns the version constant of a stage kind's implementation.
@@ -409,16 +444,130 @@ struct Outcome {
     seconds: f64,
 }
 
+/// The records, manifests and failures of the instances while a run executes.
+struct Outcomes {
+    /// The record of each instance once it finished, was skipped or (locally) started.
+    records: Vec<Option<StageRecord>>,
+    /// The manifest of each instance that completed.
+    manifests: Vec<Option<Manifest>>,
+    /// Failures with their exit class, first first.
+    failures: Vec<(ExitClass, String)>,
+}
+
+impl Outcomes {
+    fn new(count: usize) -> Outcomes {
+        Outcomes { records: vec![None; count], manifests: vec![None; count], failures: Vec::new() }
+    }
+
+    /// Records an instance as skipped when an input it needs failed or was skipped.
+    fn skip_if_blocked(&mut self, plan: &Plan<'_>, index: usize) {
+        let instance = &plan.instances[index];
+        let incomplete = |i: &&usize| {
+            self.records[**i]
+                .as_ref()
+                .is_some_and(|r| r.status == "failed" || r.status == "skipped")
+        };
+        // A report goes ahead with the trials that completed, unless none did.
+        let failed_input = if instance.kind() == StageKind::Report {
+            if instance.inputs.iter().all(|i| incomplete(&i)) {
+                instance.inputs.first()
+            } else {
+                None
+            }
+        } else {
+            instance.inputs.iter().find(incomplete)
+        };
+        if let Some(&input) = failed_input {
+            self.records[index] = Some(StageRecord {
+                name: instance.id.clone(),
+                kind: instance.kind(),
+                status: "skipped",
+                seconds: 0.0,
+                key: None,
+                error: Some(format!("input `{}` did not complete", plan.instances[input].id)),
+            });
+        }
+    }
+
+    /// Returns whether an instance has not started and every input has finished.
+    fn is_ready(&self, plan: &Plan<'_>, index: usize) -> bool {
+        let finished = |i: &usize| self.records[*i].as_ref().is_some_and(|r| r.status != "running");
+        self.records[index].is_none() && plan.instances[index].inputs.iter().all(finished)
+    }
+
+    /// Returns the manifests of an instance's completed inputs and the trials that did not
+    /// complete, which a report lists.
+    fn inputs_of(
+        &self,
+        plan: &Plan<'_>,
+        index: usize,
+    ) -> (Vec<(usize, Manifest)>, Vec<report::FailedTrial>) {
+        let instance = &plan.instances[index];
+        let inputs = instance
+            .inputs
+            .iter()
+            .filter_map(|&i| self.manifests[i].clone().map(|m| (i, m)))
+            .collect();
+        let failed = instance
+            .inputs
+            .iter()
+            .filter(|&&i| self.manifests[i].is_none())
+            .map(|&i| plan.failed_trial(i, &self.records))
+            .collect();
+        (inputs, failed)
+    }
+
+    /// Stores the outcome of an instance that ran or was found in the cache.
+    fn record(&mut self, plan: &Plan<'_>, outcome: Outcome) {
+        let instance = &plan.instances[outcome.index];
+        self.records[outcome.index] = Some(match outcome.result {
+            Ok((status, manifest)) => {
+                let record = StageRecord {
+                    name: instance.id.clone(),
+                    kind: instance.kind(),
+                    status,
+                    seconds: if status == "ran" { outcome.seconds } else { 0.0 },
+                    key: Some(manifest.key.clone()),
+                    error: None,
+                };
+                self.manifests[outcome.index] = Some(manifest);
+                record
+            }
+            Err(failure) => {
+                let message = format!("{failure}");
+                self.failures.push((failure.class, message.clone()));
+                StageRecord {
+                    name: instance.id.clone(),
+                    kind: instance.kind(),
+                    status: "failed",
+                    seconds: outcome.seconds,
+                    key: None,
+                    error: Some(one_line(&failure.source)),
+                }
+            }
+        });
+    }
+}
+
 impl Plan<'_> {
     /// Runs every instance that is not cached and writes the run directory.
     pub fn execute(self) -> anyhow::Result<RunRecord> {
         let started = Instant::now();
         let run_dir = new_run_dir(&self.options.runs_dir, &self.experiment.meta.name)?;
         tracing::info!(run_dir = %run_dir.display(), "starting run");
+        let mut outcomes = Outcomes::new(self.instances.len());
+        match self.options.executor {
+            Executor::Local => self.execute_local(&run_dir, &mut outcomes),
+            Executor::Slurm { max_running } => {
+                self.execute_slurm(&run_dir, max_running, &mut outcomes)?
+            }
+        }
+        self.finish(run_dir, outcomes, started)
+    }
+
+    /// Runs the instances on threads of this process, up to `jobs` at once.
+    fn execute_local(&self, run_dir: &Path, outcomes: &mut Outcomes) {
         let count = self.instances.len();
-        let mut records: Vec<Option<StageRecord>> = vec![None; count];
-        let mut manifests: Vec<Option<Manifest>> = vec![None; count];
-        let mut failures = Vec::new();
         let mut running = 0usize;
         let computed = std::sync::Mutex::new(BTreeSet::new());
 
@@ -427,40 +576,11 @@ impl Plan<'_> {
             loop {
                 // Skip instances whose inputs failed, then start ready ones up to the limit.
                 for index in 0..count {
-                    if records[index].is_some() {
-                        continue;
-                    }
-                    let instance = &self.instances[index];
-                    let incomplete = |i: &&usize| {
-                        records[**i]
-                            .as_ref()
-                            .is_some_and(|r| r.status == "failed" || r.status == "skipped")
-                    };
-                    // A report goes ahead with the trials that completed, unless none did.
-                    let failed_input = if instance.kind() == StageKind::Report {
-                        if instance.inputs.iter().all(|i| incomplete(&i)) {
-                            instance.inputs.first()
-                        } else {
-                            None
-                        }
-                    } else {
-                        instance.inputs.iter().find(incomplete)
-                    };
-                    if let Some(&input) = failed_input {
-                        records[index] = Some(StageRecord {
-                            name: self.instances[index].id.clone(),
-                            kind: self.instances[index].kind(),
-                            status: "skipped",
-                            seconds: 0.0,
-                            key: None,
-                            error: Some(format!(
-                                "input `{}` did not complete",
-                                self.instances[input].id
-                            )),
-                        });
+                    if outcomes.records[index].is_none() {
+                        outcomes.skip_if_blocked(self, index);
                     }
                 }
-                let all_done = records.iter().all(Option::is_some);
+                let all_done = outcomes.records.iter().all(Option::is_some);
                 if all_done && running == 0 {
                     break;
                 }
@@ -469,15 +589,11 @@ impl Plan<'_> {
                     if running >= self.options.jobs.max(1) {
                         break;
                     }
-                    let finished =
-                        |i: &usize| records[*i].as_ref().is_some_and(|r| r.status != "running");
-                    let ready = records[index].is_none()
-                        && self.instances[index].inputs.iter().all(finished);
-                    if !ready {
+                    if !outcomes.is_ready(self, index) {
                         continue;
                     }
                     // Mark as running with a placeholder that the outcome replaces.
-                    records[index] = Some(StageRecord {
+                    outcomes.records[index] = Some(StageRecord {
                         name: self.instances[index].id.clone(),
                         kind: self.instances[index].kind(),
                         status: "running",
@@ -487,24 +603,12 @@ impl Plan<'_> {
                     });
                     running += 1;
                     started_any = true;
-                    let inputs: Vec<(usize, Manifest)> = self.instances[index]
-                        .inputs
-                        .iter()
-                        .filter_map(|&i| manifests[i].clone().map(|m| (i, m)))
-                        .collect();
-                    let failed: Vec<report::FailedTrial> = self.instances[index]
-                        .inputs
-                        .iter()
-                        .filter(|&&i| manifests[i].is_none())
-                        .map(|&i| self.failed_trial(i, &records))
-                        .collect();
+                    let (inputs, failed) = outcomes.inputs_of(self, index);
                     let sender = sender.clone();
-                    let plan = &self;
                     let computed = &computed;
-                    let run_dir = &run_dir;
                     scope.spawn(move || {
                         let started = Instant::now();
-                        let result = plan.run_instance(index, &inputs, failed, run_dir, computed);
+                        let result = self.run_instance(index, &inputs, failed, run_dir, computed);
                         let _ = sender.send(Outcome {
                             index,
                             result,
@@ -517,38 +621,22 @@ impl Plan<'_> {
                 }
                 let outcome = receiver.recv().expect("a worker is running");
                 running -= 1;
-                let instance = &self.instances[outcome.index];
-                records[outcome.index] = Some(match outcome.result {
-                    Ok((status, manifest)) => {
-                        let record = StageRecord {
-                            name: instance.id.clone(),
-                            kind: instance.kind(),
-                            status,
-                            seconds: if status == "ran" { outcome.seconds } else { 0.0 },
-                            key: Some(manifest.key.clone()),
-                            error: None,
-                        };
-                        manifests[outcome.index] = Some(manifest);
-                        record
-                    }
-                    Err(failure) => {
-                        let message = format!("{failure}");
-                        failures.push((failure.class, message.clone()));
-                        StageRecord {
-                            name: instance.id.clone(),
-                            kind: instance.kind(),
-                            status: "failed",
-                            seconds: outcome.seconds,
-                            key: None,
-                            error: Some(one_line(&failure.source)),
-                        }
-                    }
-                });
+                outcomes.record(self, outcome);
             }
         });
+    }
 
+    /// Links the cache entries into the run directory and writes `results.parquet` and
+    /// `run.json`.
+    fn finish(
+        &self,
+        run_dir: PathBuf,
+        outcomes: Outcomes,
+        started: Instant,
+    ) -> anyhow::Result<RunRecord> {
         let stages: Vec<StageRecord> =
-            records.into_iter().map(|r| r.expect("every instance finished")).collect();
+            outcomes.records.into_iter().map(|r| r.expect("every instance finished")).collect();
+        let failures = outcomes.failures;
         self.link_entries(&run_dir, &stages)?;
         let trials = self.trials(&stages)?;
         crate::results::write(&run_dir.join("results.parquet"), &trials)?;
@@ -606,6 +694,27 @@ impl Plan<'_> {
         self.cache.entry_dir(&manifest.key)
     }
 
+    /// Returns the key record of an instance from the manifests of its inputs and the trials
+    /// that did not complete. Inputs are known now, so the key is too, even where the plan
+    /// could not know it.
+    fn instance_record(
+        &self,
+        index: usize,
+        inputs: &[(usize, Manifest)],
+        failed: &[report::FailedTrial],
+    ) -> KeyRecord {
+        let instance = &self.instances[index];
+        let mut input_keys: BTreeMap<String, String> =
+            inputs.iter().map(|(i, m)| (self.instances[*i].id.clone(), m.key.clone())).collect();
+        for trial in failed {
+            input_keys.insert(trial.name.clone(), "failed".into());
+        }
+        match &self.keys[index] {
+            Some(record) if record.inputs == input_keys => record.clone(),
+            _ => make_record(instance, input_keys, self.data_hashes.get(&index).cloned()),
+        }
+    }
+
     /// Runs or reuses one instance; `inputs` are the manifests of its input instances.
     fn run_instance(
         &self,
@@ -627,16 +736,7 @@ impl Plan<'_> {
             return Err(fail(ExitClass::Config, anyhow::anyhow!("invalid parameters: {invalid}")));
         }
 
-        // Inputs are known now, so the key is too, even where the plan could not know it.
-        let mut input_keys: BTreeMap<String, String> =
-            inputs.iter().map(|(i, m)| (self.instances[*i].id.clone(), m.key.clone())).collect();
-        for trial in &failed {
-            input_keys.insert(trial.name.clone(), "failed".into());
-        }
-        let record = match &self.keys[index] {
-            Some(record) if record.inputs == input_keys => record.clone(),
-            _ => make_record(instance, input_keys, self.data_hashes.get(&index).cloned()),
-        };
+        let record = self.instance_record(index, inputs, &failed);
         let key = record.key.clone();
 
         let _lock = self.cache.lock(&key).map_err(other)?;
@@ -809,12 +909,21 @@ impl Plan<'_> {
         Ok(rows)
     }
 
+    /// Selects the device that the instance's key names, so that a stage never runs on
+    /// another device than its key records (the Slurm executor chooses it for the node that
+    /// a task lands on, not for the submitting host).
     fn device(&self, instance: &Instance) -> anyhow::Result<candle_core::Device> {
-        let choice = match &instance.params {
+        let configured = match &instance.params {
             StageParams::Train(config) => config.device.clone(),
             _ => None,
         }
         .unwrap_or_else(|| self.experiment.meta.device.clone());
+        let choice = instance
+            .key_params
+            .get("device")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|name| model::DeviceChoice::try_from(name.to_string()).ok())
+            .unwrap_or(configured);
         let device = model::select_device(&choice)?;
         tracing::info!(
             stage = instance.id.as_str(),

@@ -13,7 +13,7 @@ pub mod summary;
 pub mod table;
 
 pub use error::{Error, Result};
-pub use manifest::{FileEntry, InputRef, Manifest, StageKind, StageOutput};
+pub use manifest::{FileEntry, InputRef, Manifest, StageKind, StageOutput, hostname, process_tag};
 pub use progress::{NoProgress, PlainProgress, Progress, Task, TerminalProgress, Unit};
 pub use summary::{
     ColumnSummary, Confusion, DatasetSummary, Evaluation, LabelCounts, Metrics, PreprocessSummary,

@@ -187,9 +187,10 @@ pub fn hash_file(path: &Path) -> Result<(u64, String)> {
 
 /// A stage's output directory while it is being written.
 ///
-/// Files go into a temporary sibling of the final directory. Dropping the value without
-/// calling [`publish`](Self::publish) deletes the temporary directory, so a failed stage
-/// leaves nothing behind that a later run could mistake for a result.
+/// Files go into a temporary sibling of the final directory, `.NAME.partial-HOST-PID`.
+/// Dropping the value without calling [`publish`](Self::publish) deletes the temporary
+/// directory, so a failed stage leaves nothing behind that a later run could mistake for a
+/// result.
 #[derive(Debug)]
 pub struct StageOutput {
     final_dir: PathBuf,
@@ -204,7 +205,7 @@ impl StageOutput {
         let parent = final_dir.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         let name = final_dir.file_name().and_then(|n| n.to_str()).unwrap_or("stage");
-        let temp_dir = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        let temp_dir = parent.join(format!(".{name}.partial-{}", process_tag()));
         if temp_dir.exists() {
             fs::remove_dir_all(&temp_dir).map_err(|e| Error::io(&temp_dir, e))?;
         }
@@ -289,6 +290,21 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<FileEntry>) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Returns this machine's host name, or `localhost` when it cannot be read.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Returns `HOST-PID`, which names this process among all machines that share a
+/// filesystem, for the names of temporary files and directories.
+pub fn process_tag() -> String {
+    format!("{}-{}", hostname(), std::process::id())
 }
 
 /// Flushes a directory's entries to disk so that a rename into it survives a crash.

@@ -21,6 +21,8 @@ pub enum Unit {
     Rows,
     /// Training epochs.
     Epochs,
+    /// Tasks of a batch job that have ended.
+    Tasks,
 }
 
 /// A sink for progress events.
@@ -81,6 +83,7 @@ impl Progress for TerminalProgress {
             Unit::Bytes => "{bytes}/{total_bytes} ({bytes_per_sec})",
             Unit::Rows => "{human_pos} rows",
             Unit::Epochs => "epoch {pos}/{len}",
+            Unit::Tasks => "{pos}/{len} tasks ended",
         };
         let template = format!("{{prefix:>14.bold}} [{{bar:24}}] {counter} {{msg}}");
         let style = ProgressStyle::with_template(&template)
@@ -108,7 +111,8 @@ impl Task for TerminalTask {
 
 /// Writes progress as plain lines on stderr, for logs and pipes.
 ///
-/// Epoch updates are written each time; byte and row counts at most every five seconds.
+/// Epoch and task updates are written each time; byte and row counts at most every five
+/// seconds.
 #[derive(Debug, Default)]
 pub struct PlainProgress {
     lock: Arc<Mutex<()>>,
@@ -144,7 +148,7 @@ impl Progress for PlainProgress {
 impl Task for PlainTask {
     fn set(&mut self, position: u64, message: &str) {
         let due = match (self.unit, self.last) {
-            (Unit::Epochs, _) | (_, None) => true,
+            (Unit::Epochs | Unit::Tasks, _) | (_, None) => true,
             (_, Some(last)) => last.elapsed() >= Duration::from_secs(5),
         };
         if !due {
@@ -155,6 +159,7 @@ impl Task for PlainTask {
             (Unit::Epochs, Some(total)) => format!("epoch {position}/{total}"),
             (Unit::Bytes, Some(total)) => format!("{position}/{total} bytes"),
             (Unit::Rows, _) => format!("{position} rows"),
+            (Unit::Tasks, Some(total)) => format!("{position}/{total} tasks ended"),
             (_, _) => format!("{position}"),
         };
         write_line(&self.lock, &format!("{}: {counter} {message}", self.name));
