@@ -72,9 +72,14 @@ pub fn select_device(choice: &DeviceChoice) -> Result<Device> {
                         .into(),
                 });
             }
-            Device::new_cuda(*ordinal).map_err(|e| Error::Device {
-                requested: String::from(choice.clone()),
-                reason: format!("{e}; check `nvidia-smi`, or set device = \"cpu\""),
+            Device::new_cuda(*ordinal).map_err(|e| {
+                // Candle appends a backtrace to the message when RUST_BACKTRACE is set.
+                let message = e.to_string();
+                let first_line = message.lines().next().unwrap_or_default();
+                Error::Device {
+                    requested: String::from(choice.clone()),
+                    reason: format!("{first_line}; check `nvidia-smi`, or set device = \"cpu\""),
+                }
             })
         }
     }
