@@ -46,12 +46,28 @@ enum Command {
     #[command(subcommand)]
     Cache(CacheCommand),
     /// Measure speed, each number beside a reference run in the same invocation.
+    Bench(BenchArgs),
+}
+
+/// Arguments of `bench`: a subcommand, or the options of `bench all` without one.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct BenchArgs {
     #[command(subcommand)]
-    Bench(BenchCommand),
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    all: bench::SpeedArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// Run every speed measurement against the Python reference (the default).
+    All(bench::SpeedArgs),
+    /// Create bench/.venv with the Python reference's packages.
+    Setup,
+    /// Run one side of a speed measurement (used by `bench all`).
+    #[command(subcommand, hide = true)]
+    Worker(bench::WorkerCommand),
     /// Time a cold run of an experiment against its no-op re-run on a filled cache.
     Cache(bench::CacheBenchArgs),
     /// Run the intrusion and ODDS experiments and print the detection-quality table.
@@ -129,12 +145,7 @@ fn main() -> ExitCode {
             cache_gc(experiments, locations, dry_run)
         }
         Command::Compare(args) => compare::run(&args).map(|()| ExitCode::SUCCESS),
-        Command::Bench(BenchCommand::Cache(args)) => {
-            bench::cache(&args).map(|()| ExitCode::SUCCESS)
-        }
-        Command::Bench(BenchCommand::Quality(args)) => {
-            bench::quality(&args).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Bench(args) => bench_command(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -142,6 +153,17 @@ fn main() -> ExitCode {
             eprintln!("error: {}", run::one_line(&error));
             ExitCode::from(exit_class(&error) as u8)
         }
+    }
+}
+
+fn bench_command(args: BenchArgs) -> anyhow::Result<()> {
+    match args.command {
+        None => bench::speed(&args.all),
+        Some(BenchCommand::All(args)) => bench::speed(&args),
+        Some(BenchCommand::Setup) => bench::setup(),
+        Some(BenchCommand::Worker(command)) => bench::worker(&command),
+        Some(BenchCommand::Cache(args)) => bench::cache(&args),
+        Some(BenchCommand::Quality(args)) => bench::quality(&args),
     }
 }
 

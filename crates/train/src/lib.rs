@@ -36,6 +36,7 @@ use common::{FeatureTable, Progress, TrainingSummary};
 use model::{Detector, ModelKind};
 
 pub use config::{AutoWeight, LossKind, OptimizerKind, PositiveWeight, TrainConfig, TrainOn};
+pub use epochs::Trainer;
 pub use error::{Error, Result};
 pub use loss::{mse, svdd_loss, vae_loss, weighted_bce_with_logits, weighted_focal_with_logits};
 
