@@ -323,3 +323,9 @@ fn limit_threads() -> usize {
     }
     1
 }
+
+/// mimalloc keeps freed pages for reuse. With the system allocator every tensor of a few
+/// MiB was a fresh `mmap` and `munmap`, and the page faults and TLB shootdowns made
+/// two-thread scoring slower than one thread.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

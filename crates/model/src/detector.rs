@@ -270,6 +270,22 @@ impl Detector {
     /// Network scores are computed in float32 and widened; isolation forest and PCA scores are
     /// computed in float64 on the CPU.
     pub fn score_rows(&self, values: &[f32], batch_size: usize) -> Result<Vec<f64>> {
+        self.score_rows_on_threads(values, batch_size, 1)
+    }
+
+    /// Scores like [`score_rows`](Self::score_rows), sharing the batches of a network on the
+    /// CPU among up to `threads` threads.
+    ///
+    /// Each thread scores whole batches at the same row offsets as one thread would, so the
+    /// scores are identical for any `threads`. Candle's own kernels keep the thread count they
+    /// read from `RAYON_NUM_THREADS`, so a caller that passes `threads > 1` normally sets that
+    /// to 1. Other models and devices score on the calling thread.
+    pub fn score_rows_on_threads(
+        &self,
+        values: &[f32],
+        batch_size: usize,
+        threads: usize,
+    ) -> Result<Vec<f64>> {
         let width = self.spec.input_dim();
         if !values.len().is_multiple_of(width) {
             return Err(Error::InvalidSpec(format!(
@@ -280,13 +296,37 @@ impl Detector {
         match &self.state {
             State::Network { network, .. } => {
                 let rows = values.len() / width;
+                let batch_size = batch_size.max(1);
+                let batches: Vec<usize> = (0..rows).step_by(batch_size).collect();
+                let threads = if self.device.is_cpu() { threads.max(1) } else { 1 };
+                let score_batches = |starts: &[usize]| -> Result<Vec<f64>> {
+                    let mut scores = Vec::new();
+                    for &start in starts {
+                        let end = (start + batch_size).min(rows);
+                        let chunk = &values[start * width..end * width];
+                        let x = Tensor::from_slice(chunk, (end - start, width), &self.device)?;
+                        let batch = network.score(&x)?.to_vec1::<f32>()?;
+                        scores.extend(batch.into_iter().map(f64::from));
+                    }
+                    Ok(scores)
+                };
+                if threads == 1 || batches.len() < 2 {
+                    return score_batches(&batches);
+                }
+                let per_thread = batches.len().div_ceil(threads);
+                let parts: Vec<Result<Vec<f64>>> = std::thread::scope(|scope| {
+                    let handles: Vec<_> = batches
+                        .chunks(per_thread)
+                        .map(|starts| scope.spawn(move || score_batches(starts)))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|handle| handle.join().expect("a scoring thread panicked"))
+                        .collect()
+                });
                 let mut scores = Vec::with_capacity(rows);
-                for start in (0..rows).step_by(batch_size.max(1)) {
-                    let end = (start + batch_size).min(rows);
-                    let chunk = &values[start * width..end * width];
-                    let x = Tensor::from_slice(chunk, (end - start, width), &self.device)?;
-                    let batch = network.score(&x)?.to_vec1::<f32>()?;
-                    scores.extend(batch.into_iter().map(f64::from));
+                for part in parts {
+                    scores.extend(part?);
                 }
                 Ok(scores)
             }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::ParamsAdamW;
 use common::{FeatureTable, Progress, Unit};
 use model::{Detector, Dropout, GaussianNoise, ModelSpec, Network};
 use rand::SeedableRng;
@@ -12,6 +12,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::loss::{mse, svdd_loss, vae_loss, weighted_bce_with_logits, weighted_focal_with_logits};
+use crate::optimizer::Adam;
 use crate::{
     EpochRecord, Error, LossKind, PositiveWeight, Result, SCORING_BATCH, TrainConfig, Trained,
     training_rows, validation_sum,
@@ -39,7 +40,7 @@ struct Randomness {
 pub struct Trainer {
     config: TrainConfig,
     detector: Detector,
-    optimizer: AdamW,
+    optimizer: Adam,
     data: TrainingData,
     randomness: Randomness,
     order: Vec<u32>,
@@ -70,7 +71,7 @@ impl Trainer {
             eps: 1e-8,
             weight_decay: config.weight_decay(),
         };
-        let optimizer = AdamW::new(detector.vars(), params)?;
+        let optimizer = Adam::new(detector.vars(), params)?;
         let randomness = Randomness {
             dropout: Dropout::new(config.dropout(), seed.wrapping_add(1)),
             shuffle: ChaCha8Rng::seed_from_u64(seed.wrapping_add(2)),

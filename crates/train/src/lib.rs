@@ -25,6 +25,7 @@ mod epochs;
 mod error;
 mod loss;
 mod one_pass;
+mod optimizer;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -87,7 +87,10 @@ struct Comparison {
     name: String,
     unit: &'static str,
     ours: Side,
+    /// The reference as the targets define it: PyTorch with 2 threads, pyarrow, pandas.
     reference: Option<Side>,
+    /// PyTorch with 1 thread, for the measurements where that is faster on small models.
+    reference_one_thread: Option<Side>,
     /// When set, smaller values are better (seconds) and the speed-up is reference/ours.
     lower_is_better: bool,
     target: Option<f64>,
@@ -95,7 +98,10 @@ struct Comparison {
 
 impl Comparison {
     fn speedup(&self) -> Option<f64> {
-        let reference = self.reference.as_ref()?;
+        self.speedup_over(self.reference.as_ref()?)
+    }
+
+    fn speedup_over(&self, reference: &Side) -> Option<f64> {
         let ours = median(&self.ours.values);
         let theirs = median(&reference.values);
         Some(if self.lower_is_better { theirs / ours } else { ours / theirs })
@@ -137,24 +143,33 @@ fn run_in(args: &SpeedArgs, binary: &Path, scratch: &Path) -> anyhow::Result<()>
                     format!("--epochs={epochs}"),
                     format!("--split-dir={}", split_dir.display()),
                 ];
-                let (ours, reference) = alternate(runs, python.is_some(), |rust| {
-                    let mut command = if rust {
-                        let mut command = Command::new(binary);
-                        command.args(["bench", "worker", "train"]);
-                        command
-                    } else {
-                        reference_command(python.as_deref(), "train", 2)
+                let sides = implementations(python.as_deref(), true);
+                let mut results = alternate(runs, &sides, |side| {
+                    let mut command = match side {
+                        Implementation::Ours => {
+                            let mut command = Command::new(binary);
+                            command.args(["bench", "worker", "train"]);
+                            command
+                        }
+                        Implementation::Reference(threads) => {
+                            reference_command(python.as_deref(), "train", threads)
+                        }
                     };
                     command.args(work).args(&settings);
                     let measured = measure(&mut command, &format!("{model} training"))?;
                     let rate = measured.json()?["rows_per_second"].as_f64().unwrap_or(f64::NAN);
                     Ok((rate, measured))
-                })?;
+                })?
+                .into_iter();
+                let ours = results.next().expect("ours always runs");
+                let reference = results.next();
+                let reference_one_thread = results.next();
                 comparisons.push(Comparison {
                     name: format!("train {model} ({widths}), batch {batch}"),
                     unit: "rows/s",
                     ours,
                     reference,
+                    reference_one_thread,
                     lower_is_better: false,
                     target: Some(target),
                 });
@@ -172,24 +187,33 @@ fn run_in(args: &SpeedArgs, binary: &Path, scratch: &Path) -> anyhow::Result<()>
                 "--batch=8192".to_string(),
                 format!("--split-dir={}", split_dir.display()),
             ];
-            let (ours, reference) = alternate(runs, python.is_some(), |rust| {
-                let mut command = if rust {
-                    let mut command = Command::new(binary);
-                    command.args(["bench", "worker", "score"]);
-                    command
-                } else {
-                    reference_command(python.as_deref(), "score", 2)
+            let sides = implementations(python.as_deref(), true);
+            let mut results = alternate(runs, &sides, |side| {
+                let mut command = match side {
+                    Implementation::Ours => {
+                        let mut command = Command::new(binary);
+                        command.args(["bench", "worker", "score"]);
+                        command
+                    }
+                    Implementation::Reference(threads) => {
+                        reference_command(python.as_deref(), "score", threads)
+                    }
                 };
                 command.args(&settings);
                 let measured = measure(&mut command, &format!("{model} scoring"))?;
                 let rate = measured.json()?["rows_per_second"].as_f64().unwrap_or(f64::NAN);
                 Ok((rate, measured))
-            })?;
+            })?
+            .into_iter();
+            let ours = results.next().expect("ours always runs");
+            let reference = results.next();
+            let reference_one_thread = results.next();
             comparisons.push(Comparison {
                 name: format!("score {model} ({widths}), chunks of 8192 rows"),
                 unit: "rows/s",
                 ours,
                 reference,
+                reference_one_thread,
                 lower_is_better: false,
                 target: Some(2.0),
             });
@@ -234,27 +258,42 @@ fn run_in(args: &SpeedArgs, binary: &Path, scratch: &Path) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Runs `one(rust)` for both sides `runs` times, swapping which side goes first every round,
-/// and collects the values. The reference side is skipped when `reference` is false.
-fn alternate(
+/// Runs `one(side)` for every side `runs` times, rotating which side goes first every round,
+/// and collects the values per side, in the order of `sides`.
+fn alternate<S: Copy>(
     runs: usize,
-    reference: bool,
-    mut one: impl FnMut(bool) -> anyhow::Result<(f64, Measured)>,
-) -> anyhow::Result<(Side, Option<Side>)> {
-    let mut ours = Side::default();
-    let mut theirs = Side::default();
+    sides: &[S],
+    mut one: impl FnMut(S) -> anyhow::Result<(f64, Measured)>,
+) -> anyhow::Result<Vec<Side>> {
+    let mut results = vec![Side::default(); sides.len()];
     for round in 0..runs {
-        let order: &[bool] = match (reference, round % 2) {
-            (false, _) => &[true],
-            (true, 0) => &[true, false],
-            (true, _) => &[false, true],
-        };
-        for &rust in order {
-            let (value, measured) = one(rust)?;
-            if rust { ours.push(value, &measured) } else { theirs.push(value, &measured) }
+        for offset in 0..sides.len() {
+            let index = (round + offset) % sides.len();
+            let (value, measured) = one(sides[index])?;
+            results[index].push(value, &measured);
         }
     }
-    Ok((ours, reference.then_some(theirs)))
+    Ok(results)
+}
+
+/// The implementation a measurement runs: ours, or the reference with a thread count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Implementation {
+    Ours,
+    Reference(usize),
+}
+
+/// Returns the sides to measure: ours, the reference with 2 threads and, where
+/// `with_one_thread`, the reference with 1 thread; only ours without a Python environment.
+fn implementations(python: Option<&Path>, with_one_thread: bool) -> Vec<Implementation> {
+    let mut sides = vec![Implementation::Ours];
+    if python.is_some() {
+        sides.push(Implementation::Reference(2));
+        if with_one_thread {
+            sides.push(Implementation::Reference(1));
+        }
+    }
+    sides
 }
 
 /// Returns a command running the reference script's `subcommand` with `threads` threads.
@@ -469,6 +508,7 @@ fn ingest_measurements(
         unit: "s",
         ours: ours.clone(),
         reference: python.is_some().then_some(pyarrow),
+        reference_one_thread: None,
         lower_is_better: true,
         target: Some(1.0),
     }];
@@ -478,6 +518,7 @@ fn ingest_measurements(
             unit: "s",
             ours,
             reference: Some(pandas),
+            reference_one_thread: None,
             lower_is_better: true,
             target: None,
         });
@@ -522,8 +563,9 @@ fn fraud_measurements(
     let mut last_ours = serde_json::Value::Null;
     let mut last_reference = serde_json::Value::Null;
     let mut trials = 0usize;
-    let (ours, reference) = alternate(runs, python.is_some(), |rust| {
-        if rust {
+    let sides = implementations(python, false);
+    let mut results = alternate(runs, &sides, |side| {
+        if side == Implementation::Ours {
             let work = scratch.join("fraud");
             let _ = std::fs::remove_dir_all(&work);
             let (summary, measured) = experiment(binary, FRAUD_CONFIG, args, &work)?;
@@ -537,7 +579,10 @@ fn fraud_measurements(
             last_reference = measured.json()?;
             Ok((measured.wall, measured))
         }
-    })?;
+    })?
+    .into_iter();
+    let ours = results.next().expect("ours always runs");
+    let reference = results.next();
     let per_minute = |side: &Side| Side {
         values: side.values.iter().map(|&s| trials as f64 * 60.0 / s).collect(),
         ..side.clone()
@@ -547,6 +592,7 @@ fn fraud_measurements(
         unit: "trials/min",
         ours: per_minute(&ours),
         reference: reference.as_ref().map(per_minute),
+        reference_one_thread: None,
         lower_is_better: false,
         target: None,
     };
@@ -555,6 +601,7 @@ fn fraud_measurements(
         unit: "s",
         ours,
         reference,
+        reference_one_thread: None,
         lower_is_better: true,
         target: Some(5.0),
     };
@@ -627,9 +674,9 @@ fn fraud_metrics_table(
 fn print_tables(out: &mut impl Write, comparisons: &[Comparison]) -> anyhow::Result<()> {
     writeln!(
         out,
-        "| measurement | unit | ours (median) | reference (median) | speed-up | target | met |"
+        "| measurement | unit | ours (median) | reference (median) | speed-up | target | met | PyTorch 1 thread (median) | speed-up over it |"
     )?;
-    writeln!(out, "|---|---|---|---|---|---|---|")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
     for comparison in comparisons {
         let ours = median(&comparison.ours.values);
         let reference = comparison.reference.as_ref().map(|side| median(&side.values));
@@ -641,14 +688,19 @@ fn print_tables(out: &mut impl Write, comparisons: &[Comparison]) -> anyhow::Res
             (Some(target), None) => (format!(">= {target}x"), "-"),
             (None, _) => ("reported".to_string(), "-"),
         };
+        let one_thread = comparison.reference_one_thread.as_ref();
         writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {target} | {met} |",
+            "| {} | {} | {} | {} | {} | {target} | {met} | {} | {} |",
             comparison.name,
             comparison.unit,
             format_value(ours),
             reference.map_or("-".into(), format_value),
             speedup.map_or("-".into(), |s| format!("{s:.2}x")),
+            one_thread.map_or("-".into(), |side| format_value(median(&side.values))),
+            one_thread
+                .and_then(|side| comparison.speedup_over(side))
+                .map_or("-".into(), |s| format!("{s:.2}x")),
         )?;
     }
     writeln!(

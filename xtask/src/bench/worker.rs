@@ -121,15 +121,19 @@ fn score(args: &ModelArgs) -> anyhow::Result<serde_json::Value> {
     let spec = config.spec(table.features.clone());
     let detector = model::Detector::new(&spec, &Device::Cpu, args.seed)?;
     let warm_up = &table.values[..args.batch.min(table.rows()) * table.width()];
-    detector.score_rows(warm_up, args.batch)?;
+    // One thread per core, each running Candle's kernels on one thread (`main` sets
+    // RAYON_NUM_THREADS to 1), as the reference runs PyTorch on as many threads.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    detector.score_rows_on_threads(warm_up, args.batch, threads)?;
     let started = Instant::now();
-    let scores = detector.score_rows(&table.values, args.batch)?;
+    let scores = detector.score_rows_on_threads(&table.values, args.batch, threads)?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(serde_json::json!({
         "seconds": seconds,
         "rows": table.rows(),
         "rows_per_second": table.rows() as f64 / seconds,
         "score_sum": scores.iter().sum::<f64>(),
+        "threads": threads,
     }))
 }
 
