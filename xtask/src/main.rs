@@ -136,6 +136,7 @@ enum CacheCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    keep_freed_memory();
     let threads = limit_threads();
 
     let result = match cli.command {
@@ -324,8 +325,19 @@ fn limit_threads() -> usize {
     1
 }
 
-/// mimalloc keeps freed pages for reuse. With the system allocator every tensor of a few
-/// MiB was a fresh `mmap` and `munmap`, and the page faults and TLB shootdowns made
-/// two-thread scoring slower than one thread.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// Keeps freed tensor memory in the process for reuse (glibc only).
+///
+/// By default glibc serves every allocation above its mmap threshold (128 KiB, raised
+/// dynamically up to 32 MiB) with a fresh `mmap` and returns it with `munmap`. A scoring
+/// batch allocates tensors of a few MiB per operation, and with two scoring threads the page
+/// faults and TLB shootdowns of that churn made two threads slower than one. A fixed
+/// threshold of 64 MiB and a trim threshold of 128 MiB keep those blocks on the heap.
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    // SAFETY: `mallopt` only changes allocator settings; it is called at the start of `main`,
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+    }
+}

@@ -10,12 +10,12 @@
 //! Reads the input file; writes `data.parquet` through the [`TableWriter`].
 
 use std::cell::Cell;
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
 
 use arrow::array::{ArrayRef, Float64Builder, StringBuilder};
 use common::{Progress, Task, Unit};
@@ -57,10 +57,33 @@ pub(crate) fn read(
     let layout = Layout { names, kinds, label };
 
     let mut writer = TableWriter::create(data_path, &layout.features())?;
+    writer.reserve(rows);
     let mut labels = LabelMatcher::new(&config.label);
-    input.convert(&layout, rows, &mut writer, &mut labels, progress)?;
+    // Parsing runs on this thread and hashing, encoding and compressing on a second one, with
+    // at most one batch waiting between them.
+    let writer = std::thread::scope(|scope| -> Result<TableWriter> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<ParsedBatch>(1);
+        let background = scope.spawn(move || -> Result<TableWriter> {
+            let mut writer = writer;
+            for (features, label_ids, classes) in receiver {
+                writer.write_classes(features, &label_ids, classes)?;
+            }
+            Ok(writer)
+        });
+        let converted = input.convert(&layout, rows, &sender, &mut labels, progress);
+        drop(sender);
+        // A failed write stops the writer thread, and the next send then fails too, so the
+        // writer's error is the cause to report.
+        let written = background.join().expect("the Parquet writer thread does not panic");
+        let writer = written?;
+        converted?;
+        Ok(writer)
+    })?;
     writer.finish(layout, &labels)
 }
+
+/// The feature columns, label ids and classes of one batch of parsed rows.
+type ParsedBatch = (Vec<ArrayRef>, Vec<u32>, Vec<u8>);
 
 /// Rejects a gzip file read as plain CSV and a plain file read as gzip, by the first bytes.
 fn check_compression(path: &Path, gzip: bool) -> Result<()> {
@@ -300,7 +323,7 @@ impl CsvInput<'_> {
         &self,
         layout: &Layout,
         expected_rows: u64,
-        writer: &mut TableWriter,
+        writer: &SyncSender<ParsedBatch>,
         labels: &mut LabelMatcher,
         progress: &dyn Progress,
     ) -> Result<()> {
@@ -359,14 +382,13 @@ impl CsvInput<'_> {
             }
             rows += 1;
             if label_ids.len() == BATCH_ROWS {
-                writer.write(finish_columns(&mut builders), &label_ids, labels)?;
-                label_ids.clear();
+                send_batch(writer, finish_columns(&mut builders), &mut label_ids, labels)?;
             }
             if rows.is_multiple_of(PROGRESS_ROWS) {
                 task.set(reader.consumed.get(), &format!("{rows} rows"));
             }
         }
-        writer.write(finish_columns(&mut builders), &label_ids, labels)?;
+        send_batch(writer, finish_columns(&mut builders), &mut label_ids, labels)?;
 
         if rows != expected_rows {
             let message = format!(
@@ -452,28 +474,48 @@ fn fields(count: usize) -> String {
     }
 }
 
+/// Sends a batch to the writer thread and empties `label_ids` for the next one.
+fn send_batch(
+    writer: &SyncSender<ParsedBatch>,
+    features: Vec<ArrayRef>,
+    label_ids: &mut Vec<u32>,
+    labels: &LabelMatcher,
+) -> Result<()> {
+    let classes = label_ids.iter().map(|&id| labels.class(id)).collect();
+    let ids = std::mem::replace(label_ids, Vec::with_capacity(BATCH_ROWS));
+    writer.send((features, ids, classes)).map_err(|_| {
+        // The writer thread stopped on an error, which the caller reports instead.
+        Error::Config("the Parquet writer stopped".to_string())
+    })
+}
+
 /// Returns the 1-based line a record starts on.
 fn record_line(record: &StringRecord) -> u64 {
     record.position().map(|position| position.line()).unwrap_or(0)
 }
 
 /// The configured spellings of a missing value, trimmed.
+///
+/// A list rather than a hash set: there are a handful of short spellings, and comparing a
+/// value with each is cheaper than hashing every value of the file.
 pub(crate) struct MissingValues {
-    spellings: HashSet<String>,
+    spellings: Vec<String>,
     longest: usize,
 }
 
 impl MissingValues {
     pub(crate) fn new(spellings: &[String]) -> Self {
-        let spellings: HashSet<String> =
+        let mut spellings: Vec<String> =
             spellings.iter().map(|spelling| spelling.trim().to_string()).collect();
+        spellings.sort();
+        spellings.dedup();
         let longest = spellings.iter().map(String::len).max().unwrap_or(0);
         MissingValues { spellings, longest }
     }
 
     /// Returns whether a trimmed value is one of the spellings.
     pub(crate) fn contains(&self, value: &str) -> bool {
-        value.len() <= self.longest && self.spellings.contains(value)
+        value.len() <= self.longest && self.spellings.iter().any(|spelling| spelling == value)
     }
 }
 

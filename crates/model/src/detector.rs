@@ -274,7 +274,7 @@ impl Detector {
     }
 
     /// Scores like [`score_rows`](Self::score_rows), sharing the batches of a network on the
-    /// CPU among up to `threads` threads.
+    /// CPU among `threads` groups, scored in parallel on a pool of one thread per core.
     ///
     /// Each thread scores whole batches at the same row offsets as one thread would, so the
     /// scores are identical for any `threads`. Candle's own kernels keep the thread count they
@@ -314,15 +314,13 @@ impl Detector {
                     return score_batches(&batches);
                 }
                 let per_thread = batches.len().div_ceil(threads);
-                let parts: Vec<Result<Vec<f64>>> = std::thread::scope(|scope| {
-                    let handles: Vec<_> = batches
-                        .chunks(per_thread)
-                        .map(|starts| scope.spawn(move || score_batches(starts)))
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|handle| handle.join().expect("a scoring thread panicked"))
-                        .collect()
+                let groups: Vec<&[usize]> = batches.chunks(per_thread).collect();
+                let mut parts: Vec<Result<Vec<f64>>> = Vec::new();
+                parts.resize_with(groups.len(), || Ok(Vec::new()));
+                scoring_pool().scope(|scope| {
+                    for (part, starts) in parts.iter_mut().zip(&groups) {
+                        scope.spawn(move |_| *part = score_batches(starts));
+                    }
                 });
                 let mut scores = Vec::with_capacity(rows);
                 for part in parts {
@@ -334,6 +332,22 @@ impl Detector {
             State::Pca(pca) => Ok(pca.score_rows(values)),
         }
     }
+}
+
+/// Returns the threads that score batches in parallel, one per core, started on first use.
+///
+/// The threads live as long as the process, so the per-thread packing buffers of the matrix
+/// multiplication are allocated once rather than on every call.
+fn scoring_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cores)
+            .thread_name(|index| format!("scoring-{index}"))
+            .build()
+            .expect("the scoring threads can be started")
+    })
 }
 
 /// Returns the fan-in of a variable: the input width of a weight matrix `(output, input)`, or

@@ -132,26 +132,28 @@ impl InplaceOp2 for Step<'_> {
         let c = self.constants;
         // Each line is one Candle operation of `candle_nn::AdamW::step`; `x * a + 0.0` is its
         // `affine(a, 0)`, kept with the `+ 0.0` so that zeros get the same sign.
-        let mut update = |i: usize, g: f32| {
-            let next_m = (m[i] * c.beta1 + 0.0) + (g * c.one_minus_beta1 + 0.0);
-            let next_v = (v[i] * c.beta2 + 0.0) + ((g * g) * c.one_minus_beta2 + 0.0);
+        let update = |theta: &mut f32, m: &mut f32, v: &mut f32, g: f32| {
+            let next_m = (*m * c.beta1 + 0.0) + (g * c.one_minus_beta1 + 0.0);
+            let next_v = (*v * c.beta2 + 0.0) + ((g * g) * c.one_minus_beta2 + 0.0);
             let m_hat = next_m * c.scale_m + 0.0;
             let v_hat = next_v * c.scale_v + 0.0;
-            let decayed = theta[i] * c.decay + 0.0;
+            let decayed = *theta * c.decay + 0.0;
             let adjusted = m_hat / (v_hat.sqrt() * 1.0 + c.eps);
-            theta[i] = decayed - (adjusted * c.lr + 0.0);
-            m[i] = next_m;
-            v[i] = next_v;
+            *theta = decayed - (adjusted * c.lr + 0.0);
+            *m = next_m;
+            *v = next_v;
         };
+        // Zipped slices without indexing let the compiler vectorise the contiguous case.
+        let elements = theta.iter_mut().zip(m.iter_mut()).zip(v.iter_mut());
         match grad_layout.contiguous_offsets() {
             Some((g_start, g_end)) => {
-                for (i, &g) in grad[g_start..g_end].iter().enumerate() {
-                    update(i, g);
+                for (((theta, m), v), &g) in elements.zip(&grad[g_start..g_end]) {
+                    update(theta, m, v, g);
                 }
             }
             None => {
-                for (i, offset) in strided_offsets(grad_layout).into_iter().enumerate() {
-                    update(i, grad[offset]);
+                for (((theta, m), v), offset) in elements.zip(strided_offsets(grad_layout)) {
+                    update(theta, m, v, grad[offset]);
                 }
             }
         }

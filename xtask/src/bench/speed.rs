@@ -46,6 +46,9 @@ pub struct SpeedArgs {
     /// Do not create the Python environment when it is missing; skip the reference instead.
     #[arg(long)]
     pub no_setup: bool,
+    /// Run only our side, even when the Python environment exists.
+    #[arg(long)]
+    pub no_reference: bool,
 }
 
 /// One group of measurements.
@@ -310,6 +313,9 @@ fn reference_command(python: Option<&Path>, subcommand: &str, threads: usize) ->
 /// Finds the reference's Python, creating its environment first unless told not to.
 fn python(args: &SpeedArgs) -> anyhow::Result<Option<PathBuf>> {
     let python = Path::new(VENV).join("bin/python");
+    if args.no_reference {
+        return Ok(None);
+    }
     if python.exists() {
         return Ok(Some(python));
     }
@@ -378,7 +384,7 @@ fn describe_machine(
                 .context("cannot run the reference's Python")?;
             writeln!(out, "reference: {}", String::from_utf8_lossy(&output.stdout).trim())?;
         }
-        None => writeln!(out, "reference: skipped (no {VENV})")?,
+        None => writeln!(out, "reference: skipped")?,
     }
     writeln!(out, "runs per side: {runs} (alternating), training epochs per run: {epochs}\n")?;
     Ok(())
