@@ -172,6 +172,7 @@ def command_score(args):
     synchronize(torch, device)
     started = time.perf_counter()
     scores = score(features)
+    synchronize(torch, device)
     seconds = time.perf_counter() - started
     total = sum(float(part.sum()) for part in scores)
     print(
@@ -190,7 +191,7 @@ def command_ingest(args):
     """Read a headerless gzip CSV, add `_row_id` and `_label`, and write zstd Parquet.
 
     Integer columns become float64 and text stays text, as in the Rust ingest stage, whose
-    Parquet table holds every number as Float64.
+    Parquet table stores every number as Float64.
     """
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -529,9 +529,11 @@ fn equal_short(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-/// Returns `value` without leading and trailing whitespace, as `str::trim` does, checking the
-/// first and last bytes first: a value that starts and ends with a visible ASCII character
-/// (not a space or a control character) has nothing to trim, and most values do.
+/// Returns `value` without leading and trailing whitespace, as `str::trim` does.
+///
+/// A value that starts and ends with a visible ASCII character (not a space or a control
+/// character) has nothing to trim, and most values are like that, so the first and last bytes
+/// are checked before calling `str::trim`.
 fn trim(value: &str) -> &str {
     let bytes = value.as_bytes();
     match (bytes.first(), bytes.last()) {

@@ -253,7 +253,7 @@ impl TableWriter {
             })
             .collect();
 
-        // Each row is serialised into one buffer and hashed in one call; this gives the same
+        // Each row is serialised into one buffer and hashed in one call. This gives the same
         // digest as feeding the pieces to a streaming hasher, with far less overhead per value.
         let mut bytes = Vec::new();
         for (row, label_id) in label_ids.iter().enumerate() {

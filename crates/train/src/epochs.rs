@@ -96,8 +96,8 @@ impl Trainer {
     ///
     /// Batch losses stay on the device and are read back once, after the last step, so that
     /// no step waits for the device. Fails with [`Error::Diverged`] naming the first batch
-    /// whose loss is not finite; the steps after it have run by then, but the error means
-    /// the weights are never used.
+    /// whose loss is not finite. The rest of the epoch's steps have run by then, with
+    /// non-finite weights, which the caller must discard.
     pub fn epoch(&mut self, epoch: u32) -> Result<f64> {
         let device = self.data.x.device().clone();
         let network = self.detector.network().expect("Detector::new builds a network");

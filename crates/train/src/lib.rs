@@ -79,8 +79,8 @@ struct Trained {
 
 /// Trains a model on the splits in `preprocess_dir` and writes its artifacts into `out_dir`.
 ///
-/// `name` labels the progress task. Fails with [`Error::Diverged`] as soon as a batch loss is
-/// not finite, so no broken model is ever written.
+/// `name` labels the progress task. Fails with [`Error::Diverged`] at the end of the first
+/// epoch in which a batch loss is not finite, so no broken model is ever written.
 pub fn run(
     config: &TrainConfig,
     seed: u64,

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-/// What one child process cost.
+/// The cost of one child process.
 #[derive(Debug, Clone)]
 pub struct Measured {
     /// Wall time from spawning to reaping, in seconds.
@@ -58,7 +58,7 @@ pub fn measure(command: &mut Command, label: &str) -> anyhow::Result<Measured> {
     let wall = started.elapsed().as_secs_f64();
     let stdout = stdout_reader.join().expect("the reader thread does not panic")?;
     let stderr = stderr_reader.join().expect("the reader thread does not panic")?;
-    // The child was reaped by wait4; `Child` never waits on drop, so dropping it is safe.
+    // wait4 reaped the child. Dropping `Child` neither waits nor kills, so this is safe.
     drop(child);
     if !exited_successfully(status) {
         let text = String::from_utf8_lossy(&stderr);

@@ -2,9 +2,9 @@
 //! reference, in one invocation.
 //!
 //! Each measurement runs the Rust side and the reference as separate processes, alternating
-//! (the side that goes first swaps every round), `--runs` times each. Throughputs are timed
+//! (the side that goes first rotates every round), `--runs` times each. Throughputs are timed
 //! inside each process around the measured work only, so interpreter start-up and imports
-//! are excluded from them; whole-process wall time, CPU time and peak memory come from
+//! are excluded from them. Whole-process wall time, CPU time and peak memory come from
 //! `wait4` and are reported separately. The table shows medians.
 
 use std::io::Write;
@@ -124,7 +124,7 @@ pub fn run(args: &SpeedArgs) -> anyhow::Result<()> {
 fn run_in(args: &SpeedArgs, binary: &Path, scratch: &Path) -> anyhow::Result<()> {
     let runs = if args.smoke { 1 } else { args.runs.max(1) };
     let epochs = if args.smoke { 1 } else { args.epochs.max(1) };
-    let wanted = |section: Section| args.only.is_empty() || args.only.contains(&section);
+    let selected = |section: Section| args.only.is_empty() || args.only.contains(&section);
     let python = python(args)?;
     let mut out = std::io::stdout().lock();
     describe_machine(&mut out, python.as_deref(), runs, epochs)?;
@@ -136,7 +136,7 @@ fn run_in(args: &SpeedArgs, binary: &Path, scratch: &Path) -> anyhow::Result<()>
     let split_dir =
         if args.smoke { fraud_split.clone() } else { kdd_split(binary, args, scratch)? };
 
-    if wanted(Section::Train) {
+    if selected(Section::Train) {
         for (model, widths) in [("mlp", "64,32"), ("autoencoder", "16,8")] {
             for batch in [256, 1024] {
                 let target = if batch == 256 { 3.0 } else { 1.5 };
@@ -180,7 +180,7 @@ fn run_in(args: &SpeedArgs, binary: &Path, scratch: &Path) -> anyhow::Result<()>
         }
     }
 
-    if wanted(Section::Score) {
+    if selected(Section::Score) {
         for (model, widths) in [("mlp", "64,32"), ("autoencoder", "16,8")] {
             let settings = [
                 "--model".to_string(),
@@ -223,14 +223,14 @@ fn run_in(args: &SpeedArgs, binary: &Path, scratch: &Path) -> anyhow::Result<()>
         }
     }
 
-    if wanted(Section::Ingest) {
+    if selected(Section::Ingest) {
         let (rows, note) = ingest_measurements(binary, args, scratch, python.as_deref(), runs)?;
         comparisons.extend(rows);
         notes.push(note);
     }
 
     let mut fraud_metrics = None;
-    if wanted(Section::Fraud) {
+    if selected(Section::Fraud) {
         let (comparison, sweep, metrics) =
             fraud_measurements(binary, args, scratch, python.as_deref(), runs, &fraud_split)?;
         comparisons.push(comparison);
@@ -248,7 +248,7 @@ fn run_in(args: &SpeedArgs, binary: &Path, scratch: &Path) -> anyhow::Result<()>
     }
     drop(out);
 
-    if wanted(Section::Cache) {
+    if selected(Section::Cache) {
         let mut out = std::io::stdout().lock();
         writeln!(out, "\nNo-op cached re-run of {FRAUD_CONFIG}:\n")?;
         drop(out);
@@ -310,7 +310,8 @@ fn reference_command(python: Option<&Path>, subcommand: &str, threads: usize) ->
     command
 }
 
-/// Finds the reference's Python, creating its environment first unless told not to.
+/// Finds the reference's Python, creating its environment first unless `--smoke`,
+/// `--no-setup` or `--no-reference` is given.
 fn python(args: &SpeedArgs) -> anyhow::Result<Option<PathBuf>> {
     let python = Path::new(VENV).join("bin/python");
     if args.no_reference {
