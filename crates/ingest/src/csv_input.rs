@@ -9,13 +9,12 @@
 //!
 //! Reads the input file; writes `data.parquet` through the [`TableWriter`].
 
-use std::cell::Cell;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use arrow::array::{ArrayRef, Float64Builder, StringBuilder};
 use common::{Progress, Task, Unit};
@@ -124,20 +123,90 @@ struct CsvInput<'a> {
 /// A CSV reader over the file, with the count of raw (compressed) bytes consumed so far.
 struct OpenReader {
     records: csv::Reader<Box<dyn Read>>,
-    consumed: Rc<Cell<u64>>,
+    consumed: Arc<AtomicU64>,
     total: u64,
 }
 
 /// Counts the bytes read from the file, before any decompression, for progress reports.
 struct CountingReader<R> {
     inner: R,
-    consumed: Rc<Cell<u64>>,
+    consumed: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buffer)?;
-        self.consumed.set(self.consumed.get() + n as u64);
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Bytes decompressed per chunk by [`ChunkReceiver`]'s thread.
+const CHUNK_BYTES: usize = 1 << 18;
+
+/// Reads what a second thread decompresses, so that decompression and CSV parsing overlap.
+///
+/// The thread sends chunks of [`CHUNK_BYTES`] with at most two waiting. It stops at the end
+/// of the input, after sending a read error, or when this reader is dropped.
+struct ChunkReceiver {
+    chunks: Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    position: usize,
+}
+
+impl ChunkReceiver {
+    fn spawn(mut input: impl Read + Send + 'static) -> ChunkReceiver {
+        let (sender, chunks) = std::sync::mpsc::sync_channel(2);
+        std::thread::spawn(move || {
+            loop {
+                let mut chunk = vec![0u8; CHUNK_BYTES];
+                let read = read_full(&mut input, &mut chunk);
+                let last = !matches!(read, Ok(n) if n == CHUNK_BYTES);
+                let message = read.map(|n| {
+                    chunk.truncate(n);
+                    chunk
+                });
+                if sender.send(message).is_err() || last {
+                    break;
+                }
+            }
+        });
+        ChunkReceiver { chunks, current: Vec::new(), position: 0 }
+    }
+}
+
+/// Reads until `buffer` is full or the input ends, and returns the bytes read.
+fn read_full(input: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match input.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+impl Read for ChunkReceiver {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        while self.position == self.current.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => {
+                    self.current = chunk?;
+                    self.position = 0;
+                    if self.current.is_empty() {
+                        return Ok(0);
+                    }
+                }
+                // The thread has sent the last chunk and stopped.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buffer.len().min(self.current.len() - self.position);
+        buffer[..n].copy_from_slice(&self.current[self.position..self.position + n]);
+        self.position += n;
         Ok(n)
     }
 }
@@ -160,10 +229,13 @@ impl CsvInput<'_> {
     fn open(&self) -> Result<OpenReader> {
         let file = File::open(self.path).map_err(|e| Error::io(self.path, e))?;
         let total = file.metadata().map_err(|e| Error::io(self.path, e))?.len();
-        let consumed = Rc::new(Cell::new(0));
-        let counted = CountingReader { inner: file, consumed: Rc::clone(&consumed) };
-        let bytes: Box<dyn Read> =
-            if self.gzip { Box::new(MultiGzDecoder::new(counted)) } else { Box::new(counted) };
+        let consumed = Arc::new(AtomicU64::new(0));
+        let counted = CountingReader { inner: file, consumed: Arc::clone(&consumed) };
+        let bytes: Box<dyn Read> = if self.gzip {
+            Box::new(ChunkReceiver::spawn(MultiGzDecoder::new(counted)))
+        } else {
+            Box::new(counted)
+        };
         let records = csv::ReaderBuilder::new()
             .delimiter(self.config.delimiter as u8)
             .has_headers(false)
@@ -289,7 +361,7 @@ impl CsvInput<'_> {
             }
             rows += 1;
             if rows.is_multiple_of(PROGRESS_ROWS) {
-                task.set(reader.consumed.get(), &format!("{rows} rows"));
+                task.set(reader.consumed.load(Ordering::Relaxed), &format!("{rows} rows"));
             }
         }
         if rows == 0 {
@@ -385,7 +457,7 @@ impl CsvInput<'_> {
                 send_batch(writer, finish_columns(&mut builders), &mut label_ids, labels)?;
             }
             if rows.is_multiple_of(PROGRESS_ROWS) {
-                task.set(reader.consumed.get(), &format!("{rows} rows"));
+                task.set(reader.consumed.load(Ordering::Relaxed), &format!("{rows} rows"));
             }
         }
         send_batch(writer, finish_columns(&mut builders), &mut label_ids, labels)?;
