@@ -147,7 +147,7 @@ const CHUNK_BYTES: usize = 1 << 18;
 /// Reads what a second thread decompresses, so that decompression and CSV parsing overlap.
 ///
 /// The thread sends chunks of [`CHUNK_BYTES`] with at most two waiting. It stops at the end
-/// of the input, after sending a read error, or when this reader is dropped.
+/// of the input, after sending a read error, or at its next send after this reader is dropped.
 struct ChunkReceiver {
     chunks: Receiver<std::io::Result<Vec<u8>>>,
     current: Vec<u8>,
