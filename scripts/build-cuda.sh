@@ -10,8 +10,8 @@
 #     target/cuda-venv (about 1.2 GB) and builds against them. A machine whose driver and
 #     libraries are CUDA 13, such as one with a recent PyTorch, runs this binary without
 #     CUDA 11 libraries. Output: target/cuda13/release/xtask.
-# --carry strips the binary and builds the device test binary beside it, in
-#     target/gpu-carry/, which is what scripts/gpu-check.sh runs on a GPU machine.
+# --carry strips the binary, packs it as xtask.xz and builds the device test binary beside
+#     it, in target/gpu-carry/, which is what scripts/gpu-check.sh runs on a GPU machine.
 #
 # Linking needs libcuda.so, from an NVIDIA driver or Debian's libcuda1 package (installed
 # with the Debian toolkit). CUDA_COMPUTE_CAP picks the GPU generation the kernels are
@@ -121,5 +121,8 @@ for line in sys.stdin:
             and message["target"]["name"] == "device":
         print(message["executable"])')
     strip -o target/gpu-carry/device-test "$test_binary"
+    # The binary embeds every CUDA kernel as PTX text, which xz shrinks about sevenfold for
+    # the copy to the GPU machine; scripts/gpu-check.sh unpacks it there.
+    xz -T0 -6 -c target/gpu-carry/xtask >target/gpu-carry/xtask.xz
     ls -l target/gpu-carry
 fi

@@ -36,6 +36,12 @@ fi
 export ANOMALY_DATA_DIR="$data"
 python="${PYTHON:-python3}"
 
+if [ ! -x "$xtask" ] && [ -f "$xtask.xz" ]; then
+    # The carried folder may be read-only, so the binary is unpacked beside the results.
+    xz -d -c "$xtask.xz" >"$out/xtask"
+    chmod +x "$out/xtask"
+    xtask="$out/xtask"
+fi
 if [ ! -x "$xtask" ]; then
     echo "error: $xtask is missing; build it with scripts/build-cuda.sh --toolkit pypi --carry" >&2
     exit 1

@@ -1,6 +1,8 @@
-//! `cargo xtask bench cache`: times a cold run of an experiment against its no-op re-run.
+//! `cargo xtask bench`: speed and quality benchmarks.
 //!
-//! Both are measured as whole processes of this same binary, alternating, each cold run on
+//! `bench` (or `bench all`) runs every speed measurement against the Python reference (module
+//! `speed`). `bench quality` prints the detection-quality table. `bench cache` times a cold
+//! run of an experiment against its no-op re-run: both are measured as whole processes of this same binary, alternating, each cold run on
 //! a fresh empty cache and each re-run on the cache the cold run filled. The command prints
 //! the medians side by side with their ratio.
 
@@ -10,6 +12,13 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Context;
+
+mod process;
+mod speed;
+mod worker;
+
+pub use speed::{SpeedArgs, run as speed, setup};
+pub use worker::{WorkerCommand, run as worker};
 
 /// Arguments of `bench cache`.
 #[derive(Debug, clap::Args)]

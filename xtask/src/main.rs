@@ -47,8 +47,7 @@ enum Command {
     #[command(subcommand)]
     Cache(CacheCommand),
     /// Measure speed, each number beside a reference run in the same invocation.
-    #[command(subcommand)]
-    Bench(BenchCommand),
+    Bench(BenchArgs),
     /// List the devices this binary can train on: the CPU, and CUDA GPUs when built with CUDA.
     Devices {
         /// Print a JSON object instead of a list.
@@ -69,8 +68,25 @@ struct StageArgs {
     task: usize,
 }
 
+/// Arguments of `bench`: a subcommand, or the options of `bench all` without one.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    all: bench::SpeedArgs,
+}
+
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// Run every speed measurement against the Python reference (the default).
+    All(bench::SpeedArgs),
+    /// Create bench/.venv with the Python reference's packages.
+    Setup,
+    /// Run one side of a speed measurement (used by `bench all`).
+    #[command(subcommand, hide = true)]
+    Worker(bench::WorkerCommand),
     /// Time a cold run of an experiment against its no-op re-run on a filled cache.
     Cache(bench::CacheBenchArgs),
     /// Run the intrusion and ODDS experiments and print the detection-quality table.
@@ -144,6 +160,7 @@ enum CacheCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    keep_freed_memory();
     let threads = limit_threads();
 
     let result = match cli.command {
@@ -153,12 +170,7 @@ fn main() -> ExitCode {
             cache_gc(experiments, locations, dry_run)
         }
         Command::Compare(args) => compare::run(&args).map(|()| ExitCode::SUCCESS),
-        Command::Bench(BenchCommand::Cache(args)) => {
-            bench::cache(&args).map(|()| ExitCode::SUCCESS)
-        }
-        Command::Bench(BenchCommand::Quality(args)) => {
-            bench::quality(&args).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Bench(args) => bench_command(args).map(|()| ExitCode::SUCCESS),
         Command::Devices { json } => output::print_devices(json).map(|()| ExitCode::SUCCESS),
         Command::Stage(args) => run::run_task(&args.plan, args.task, threads),
     };
@@ -168,6 +180,17 @@ fn main() -> ExitCode {
             eprintln!("error: {}", run::one_line(&error));
             ExitCode::from(exit_class(&error) as u8)
         }
+    }
+}
+
+fn bench_command(args: BenchArgs) -> anyhow::Result<()> {
+    match args.command {
+        None => bench::speed(&args.all),
+        Some(BenchCommand::All(args)) => bench::speed(&args),
+        Some(BenchCommand::Setup) => bench::setup(),
+        Some(BenchCommand::Worker(command)) => bench::worker(&command),
+        Some(BenchCommand::Cache(args)) => bench::cache(&args),
+        Some(BenchCommand::Quality(args)) => bench::quality(&args),
     }
 }
 
@@ -355,4 +378,21 @@ fn limit_threads() -> usize {
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
     1
+}
+
+/// Keeps freed tensor memory in the process for reuse (glibc only).
+///
+/// By default glibc serves every allocation above its mmap threshold (128 KiB, raised
+/// dynamically up to 32 MiB) with a fresh `mmap` and returns it with `munmap`. A scoring
+/// batch allocates tensors of a few MiB per operation, and with two scoring threads the page
+/// faults and TLB shootdowns of that churn made two threads slower than one. A fixed
+/// threshold of 64 MiB and a trim threshold of 128 MiB keep those blocks on the heap.
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    // SAFETY: `mallopt` only changes allocator settings; it is called at the start of `main`,
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+    }
 }

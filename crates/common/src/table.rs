@@ -13,7 +13,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -21,9 +21,13 @@ use crate::{Error, LABEL, ROW_ID, Result};
 
 /// Returns the writer properties used for every Parquet file: zstd level 1.
 pub fn writer_properties() -> WriterProperties {
+    writer_properties_builder().build()
+}
+
+/// Returns a builder of [`writer_properties`], for a writer that changes more settings.
+pub fn writer_properties_builder() -> WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid")))
-        .build()
 }
 
 /// Writes one record batch to a new Parquet file.

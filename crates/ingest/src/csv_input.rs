@@ -9,13 +9,12 @@
 //!
 //! Reads the input file; writes `data.parquet` through the [`TableWriter`].
 
-use std::cell::Cell;
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use arrow::array::{ArrayRef, Float64Builder, StringBuilder};
 use common::{Progress, Task, Unit};
@@ -57,10 +56,33 @@ pub(crate) fn read(
     let layout = Layout { names, kinds, label };
 
     let mut writer = TableWriter::create(data_path, &layout.features())?;
+    writer.reserve(rows);
     let mut labels = LabelMatcher::new(&config.label);
-    input.convert(&layout, rows, &mut writer, &mut labels, progress)?;
+    // Parsing runs on this thread and hashing, encoding and compressing on a second one, with
+    // at most one batch waiting between them.
+    let writer = std::thread::scope(|scope| -> Result<TableWriter> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<ParsedBatch>(1);
+        let background = scope.spawn(move || -> Result<TableWriter> {
+            let mut writer = writer;
+            for (features, label_ids, classes) in receiver {
+                writer.write_classes(features, &label_ids, classes)?;
+            }
+            Ok(writer)
+        });
+        let converted = input.convert(&layout, rows, &sender, &mut labels, progress);
+        drop(sender);
+        // A failed write stops the writer thread, and the next send then fails too, so the
+        // writer's error is the cause to report.
+        let written = background.join().expect("the Parquet writer thread does not panic");
+        let writer = written?;
+        converted?;
+        Ok(writer)
+    })?;
     writer.finish(layout, &labels)
 }
+
+/// The feature columns, label ids and classes of one batch of parsed rows.
+type ParsedBatch = (Vec<ArrayRef>, Vec<u32>, Vec<u8>);
 
 /// Rejects a gzip file read as plain CSV and a plain file read as gzip, by the first bytes.
 fn check_compression(path: &Path, gzip: bool) -> Result<()> {
@@ -101,20 +123,90 @@ struct CsvInput<'a> {
 /// A CSV reader over the file, with the count of raw (compressed) bytes consumed so far.
 struct OpenReader {
     records: csv::Reader<Box<dyn Read>>,
-    consumed: Rc<Cell<u64>>,
+    consumed: Arc<AtomicU64>,
     total: u64,
 }
 
 /// Counts the bytes read from the file, before any decompression, for progress reports.
 struct CountingReader<R> {
     inner: R,
-    consumed: Rc<Cell<u64>>,
+    consumed: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buffer)?;
-        self.consumed.set(self.consumed.get() + n as u64);
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Bytes decompressed per chunk by [`ChunkReceiver`]'s thread.
+const CHUNK_BYTES: usize = 1 << 18;
+
+/// Reads what a second thread decompresses, so that decompression and CSV parsing overlap.
+///
+/// The thread sends chunks of [`CHUNK_BYTES`] with at most two waiting. It stops at the end
+/// of the input, after sending a read error, or at its next send after this reader is dropped.
+struct ChunkReceiver {
+    chunks: Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    position: usize,
+}
+
+impl ChunkReceiver {
+    fn spawn(mut input: impl Read + Send + 'static) -> ChunkReceiver {
+        let (sender, chunks) = std::sync::mpsc::sync_channel(2);
+        std::thread::spawn(move || {
+            loop {
+                let mut chunk = vec![0u8; CHUNK_BYTES];
+                let read = read_full(&mut input, &mut chunk);
+                let last = !matches!(read, Ok(n) if n == CHUNK_BYTES);
+                let message = read.map(|n| {
+                    chunk.truncate(n);
+                    chunk
+                });
+                if sender.send(message).is_err() || last {
+                    break;
+                }
+            }
+        });
+        ChunkReceiver { chunks, current: Vec::new(), position: 0 }
+    }
+}
+
+/// Reads until `buffer` is full or the input ends, and returns the bytes read.
+fn read_full(input: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match input.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+impl Read for ChunkReceiver {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        while self.position == self.current.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => {
+                    self.current = chunk?;
+                    self.position = 0;
+                    if self.current.is_empty() {
+                        return Ok(0);
+                    }
+                }
+                // The thread has sent the last chunk and stopped.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buffer.len().min(self.current.len() - self.position);
+        buffer[..n].copy_from_slice(&self.current[self.position..self.position + n]);
+        self.position += n;
         Ok(n)
     }
 }
@@ -137,10 +229,13 @@ impl CsvInput<'_> {
     fn open(&self) -> Result<OpenReader> {
         let file = File::open(self.path).map_err(|e| Error::io(self.path, e))?;
         let total = file.metadata().map_err(|e| Error::io(self.path, e))?.len();
-        let consumed = Rc::new(Cell::new(0));
-        let counted = CountingReader { inner: file, consumed: Rc::clone(&consumed) };
-        let bytes: Box<dyn Read> =
-            if self.gzip { Box::new(MultiGzDecoder::new(counted)) } else { Box::new(counted) };
+        let consumed = Arc::new(AtomicU64::new(0));
+        let counted = CountingReader { inner: file, consumed: Arc::clone(&consumed) };
+        let bytes: Box<dyn Read> = if self.gzip {
+            Box::new(ChunkReceiver::spawn(MultiGzDecoder::new(counted)))
+        } else {
+            Box::new(counted)
+        };
         let records = csv::ReaderBuilder::new()
             .delimiter(self.config.delimiter as u8)
             .has_headers(false)
@@ -244,7 +339,7 @@ impl CsvInput<'_> {
             let line = record_line(&record);
             self.check_width(&record, names.len(), line)?;
             for ((value, check), name) in record.iter().zip(&mut checks).zip(names) {
-                let value = value.trim();
+                let value = trim(value);
                 if missing.contains(value) {
                     continue;
                 }
@@ -266,7 +361,7 @@ impl CsvInput<'_> {
             }
             rows += 1;
             if rows.is_multiple_of(PROGRESS_ROWS) {
-                task.set(reader.consumed.get(), &format!("{rows} rows"));
+                task.set(reader.consumed.load(Ordering::Relaxed), &format!("{rows} rows"));
             }
         }
         if rows == 0 {
@@ -300,7 +395,7 @@ impl CsvInput<'_> {
         &self,
         layout: &Layout,
         expected_rows: u64,
-        writer: &mut TableWriter,
+        writer: &SyncSender<ParsedBatch>,
         labels: &mut LabelMatcher,
         progress: &dyn Progress,
     ) -> Result<()> {
@@ -327,7 +422,7 @@ impl CsvInput<'_> {
             let line = record_line(&record);
             self.check_width(&record, names.len(), line)?;
             for (position, value) in record.iter().enumerate() {
-                let value = value.trim();
+                let value = trim(value);
                 let is_missing = missing.contains(value);
                 match &mut builders[position] {
                     None if is_missing => {
@@ -359,14 +454,13 @@ impl CsvInput<'_> {
             }
             rows += 1;
             if label_ids.len() == BATCH_ROWS {
-                writer.write(finish_columns(&mut builders), &label_ids, labels)?;
-                label_ids.clear();
+                send_batch(writer, finish_columns(&mut builders), &mut label_ids, labels)?;
             }
             if rows.is_multiple_of(PROGRESS_ROWS) {
-                task.set(reader.consumed.get(), &format!("{rows} rows"));
+                task.set(reader.consumed.load(Ordering::Relaxed), &format!("{rows} rows"));
             }
         }
-        writer.write(finish_columns(&mut builders), &label_ids, labels)?;
+        send_batch(writer, finish_columns(&mut builders), &mut label_ids, labels)?;
 
         if rows != expected_rows {
             let message = format!(
@@ -452,28 +546,71 @@ fn fields(count: usize) -> String {
     }
 }
 
+/// Sends a batch to the writer thread and empties `label_ids` for the next one.
+fn send_batch(
+    writer: &SyncSender<ParsedBatch>,
+    features: Vec<ArrayRef>,
+    label_ids: &mut Vec<u32>,
+    labels: &LabelMatcher,
+) -> Result<()> {
+    let classes = label_ids.iter().map(|&id| labels.class(id)).collect();
+    let ids = std::mem::replace(label_ids, Vec::with_capacity(BATCH_ROWS));
+    writer.send((features, ids, classes)).map_err(|_| {
+        // The writer thread stopped on an error, which the caller reports instead.
+        Error::Config("the Parquet writer stopped".to_string())
+    })
+}
+
 /// Returns the 1-based line a record starts on.
 fn record_line(record: &StringRecord) -> u64 {
     record.position().map(|position| position.line()).unwrap_or(0)
 }
 
 /// The configured spellings of a missing value, trimmed.
+///
+/// A list rather than a hash set: there are a handful of short spellings, and comparing a
+/// value with each is cheaper than hashing every value of the file.
 pub(crate) struct MissingValues {
-    spellings: HashSet<String>,
+    spellings: Vec<String>,
     longest: usize,
 }
 
 impl MissingValues {
     pub(crate) fn new(spellings: &[String]) -> Self {
-        let spellings: HashSet<String> =
+        let mut spellings: Vec<String> =
             spellings.iter().map(|spelling| spelling.trim().to_string()).collect();
+        spellings.sort();
+        spellings.dedup();
         let longest = spellings.iter().map(String::len).max().unwrap_or(0);
         MissingValues { spellings, longest }
     }
 
     /// Returns whether a trimmed value is one of the spellings.
     pub(crate) fn contains(&self, value: &str) -> bool {
-        value.len() <= self.longest && self.spellings.contains(value)
+        value.len() <= self.longest
+            && self
+                .spellings
+                .iter()
+                .any(|spelling| equal_short(spelling.as_bytes(), value.as_bytes()))
+    }
+}
+
+/// Compares two short byte strings without a call to `memcmp`, which dominated the cost of
+/// comparing values of one to four bytes.
+fn equal_short(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// Returns `value` without leading and trailing whitespace, as `str::trim` does.
+///
+/// A value that starts and ends with a visible ASCII character (not a space or a control
+/// character) has nothing to trim, and most values are like that, so the first and last bytes
+/// are checked before calling `str::trim`.
+fn trim(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => value,
+        _ => value.trim(),
     }
 }
 
@@ -495,6 +632,15 @@ fn is_integer_literal(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn trim_matches_str_trim() {
+        for value in
+            ["", " ", "a", " a", "a ", "\u{b}a", "a\u{b}", "\u{a0}1", "1\u{3000}", "x y", "\t7\n"]
+        {
+            assert_eq!(super::trim(value), value.trim(), "{value:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -41,7 +41,7 @@ pub use source::{DEFAULT_DATA_DIR, Source, resolve, resolve_test};
 
 /// Version of the ingest implementation. Bump it whenever the output files can change for the
 /// same input and configuration.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// File name of the table in the output directory.
 pub const DATA_FILE: &str = "data.parquet";

@@ -4,7 +4,6 @@
 //!
 //! Writes `data.parquet`, zstd-compressed with the writer properties every stage uses.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +20,7 @@ use crate::label::LabelMatcher;
 use crate::{Error, Result};
 
 /// Rows parsed and written per batch.
-pub(crate) const BATCH_ROWS: usize = 65_536;
+pub(crate) const BATCH_ROWS: usize = 16_384;
 
 /// The figures a reader collects for `summary.json`.
 #[derive(Debug)]
@@ -169,8 +168,8 @@ pub(crate) struct TableWriter {
     schema: SchemaRef,
     writer: ArrowWriter<File>,
     nulls: Vec<u64>,
-    row_hashes: HashSet<u128>,
-    duplicate_rows: u64,
+    /// The digest of every row written, counted into duplicates when the table is finished.
+    row_hashes: Vec<u128>,
     rows: u64,
 }
 
@@ -189,7 +188,11 @@ impl TableWriter {
 
         tracing::debug!(path = %path.display(), "writing parquet");
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let properties = common::table::writer_properties();
+        // Row groups of one batch each keep the writer's buffer, and so the memory of a
+        // streaming ingest, to one batch instead of the default of about a million rows.
+        let properties = common::table::writer_properties_builder()
+            .set_max_row_group_row_count(Some(BATCH_ROWS))
+            .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
             .map_err(|source| parquet_error(path, source))?;
         Ok(TableWriter {
@@ -197,8 +200,7 @@ impl TableWriter {
             schema,
             writer,
             nulls: vec![0; features.len()],
-            row_hashes: HashSet::new(),
-            duplicate_rows: 0,
+            row_hashes: Vec::new(),
             rows: 0,
         })
     }
@@ -211,6 +213,18 @@ impl TableWriter {
         label_ids: &[u32],
         labels: &LabelMatcher,
     ) -> Result<()> {
+        let classes = label_ids.iter().map(|&id| labels.class(id)).collect();
+        self.write_classes(features, label_ids, classes)
+    }
+
+    /// Writes one batch like [`write`](Self::write), with the class (1 = anomaly) of each
+    /// row already looked up, so that no [`LabelMatcher`] is needed.
+    pub(crate) fn write_classes(
+        &mut self,
+        features: Vec<ArrayRef>,
+        label_ids: &[u32],
+        classes: Vec<u8>,
+    ) -> Result<()> {
         let rows = label_ids.len();
         if rows == 0 {
             return Ok(());
@@ -221,7 +235,7 @@ impl TableWriter {
         self.count_duplicates(&features, label_ids);
 
         let row_ids: UInt64Array = (self.rows..self.rows + rows as u64).collect();
-        let label_values: UInt8Array = label_ids.iter().map(|&id| labels.class(id)).collect();
+        let label_values = UInt8Array::from(classes);
         let mut columns: Vec<ArrayRef> = vec![Arc::new(row_ids), Arc::new(label_values)];
         columns.extend(features);
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
@@ -231,8 +245,15 @@ impl TableWriter {
         Ok(())
     }
 
-    /// Hashes every row (all feature values and the label value) and counts the rows whose
-    /// hash was seen before.
+    /// Reserves room for the digests of `rows` rows, when the caller knows the row count.
+    pub(crate) fn reserve(&mut self, rows: u64) {
+        self.row_hashes.reserve_exact(usize::try_from(rows).unwrap_or(0));
+    }
+
+    /// Hashes every row (all feature values and the label value) for the duplicate count.
+    ///
+    /// The digests are kept in a list (16 bytes a row) and sorted once at the end, which
+    /// needs about half the memory of a hash set of them.
     ///
     /// The hash is 128 bits of blake3, so two different rows collide with probability about
     /// n² / 2^129 for n rows, which is negligible for any file that fits on a disk.
@@ -254,12 +275,15 @@ impl TableWriter {
             })
             .collect();
 
+        // Each row is serialised into one buffer and hashed in one call. This gives the same
+        // digest as feeding the pieces to a streaming hasher, with far less overhead per value.
+        let mut bytes = Vec::new();
         for (row, label_id) in label_ids.iter().enumerate() {
-            let mut hasher = blake3::Hasher::new();
+            bytes.clear();
             for column in &columns {
                 match column {
-                    Values::Number(numbers) if numbers.is_null(row) => hasher.update(&[0]),
-                    Values::Text(texts) if texts.is_null(row) => hasher.update(&[0]),
+                    Values::Number(numbers) if numbers.is_null(row) => bytes.push(0),
+                    Values::Text(texts) if texts.is_null(row) => bytes.push(0),
                     Values::Number(numbers) => {
                         // -0.0 equals 0.0 and every NaN is the same missing-like value.
                         let value = numbers.value(row);
@@ -270,29 +294,31 @@ impl TableWriter {
                         } else {
                             value
                         };
-                        hasher.update(&[1]);
-                        hasher.update(&value.to_bits().to_le_bytes())
+                        bytes.push(1);
+                        bytes.extend_from_slice(&value.to_bits().to_le_bytes());
                     }
                     Values::Text(texts) => {
                         let text = texts.value(row).as_bytes();
-                        hasher.update(&[2]);
-                        hasher.update(&(text.len() as u64).to_le_bytes());
-                        hasher.update(text)
+                        bytes.push(2);
+                        bytes.extend_from_slice(&(text.len() as u64).to_le_bytes());
+                        bytes.extend_from_slice(text);
                     }
                 };
             }
-            hasher.update(&label_id.to_le_bytes());
-            let digest = hasher.finalize();
+            bytes.extend_from_slice(&label_id.to_le_bytes());
+            let digest = blake3::hash(&bytes);
             let hash = u128::from_le_bytes(digest.as_bytes()[..16].try_into().expect("16 bytes"));
-            if !self.row_hashes.insert(hash) {
-                self.duplicate_rows += 1;
-            }
+            self.row_hashes.push(hash);
         }
     }
 
     /// Closes the Parquet file and summarises the table.
-    pub(crate) fn finish(self, layout: Layout, labels: &LabelMatcher) -> Result<Ingested> {
+    pub(crate) fn finish(mut self, layout: Layout, labels: &LabelMatcher) -> Result<Ingested> {
         self.writer.close().map_err(|source| parquet_error(&self.path, source))?;
+        // A row is a duplicate when its digest equals an earlier one's.
+        self.row_hashes.sort_unstable();
+        let distinct = 1 + self.row_hashes.windows(2).filter(|pair| pair[0] != pair[1]).count();
+        let duplicate_rows = (self.row_hashes.len() - distinct.min(self.row_hashes.len())) as u64;
 
         let mut feature_nulls = self.nulls.into_iter();
         let columns = layout
@@ -314,7 +340,7 @@ impl TableWriter {
             rows: self.rows,
             label_counts: labels.counts(),
             label_values: labels.value_counts(),
-            duplicate_rows: self.duplicate_rows,
+            duplicate_rows,
             layout,
         })
     }

@@ -270,6 +270,22 @@ impl Detector {
     /// Network scores are computed in float32 and widened; isolation forest and PCA scores are
     /// computed in float64 on the CPU.
     pub fn score_rows(&self, values: &[f32], batch_size: usize) -> Result<Vec<f64>> {
+        self.score_rows_on_threads(values, batch_size, 1)
+    }
+
+    /// Scores like [`score_rows`](Self::score_rows), sharing the batches of a network on the
+    /// CPU among `threads` groups, scored in parallel on a pool of one thread per core.
+    ///
+    /// Each thread scores whole batches at the same row offsets as one thread would, so the
+    /// scores are identical for any `threads`. Candle's own kernels keep the thread count they
+    /// read from `RAYON_NUM_THREADS`, so a caller that passes `threads > 1` normally sets that
+    /// to 1. Other models and devices score on the calling thread.
+    pub fn score_rows_on_threads(
+        &self,
+        values: &[f32],
+        batch_size: usize,
+        threads: usize,
+    ) -> Result<Vec<f64>> {
         let width = self.spec.input_dim();
         if !values.len().is_multiple_of(width) {
             return Err(Error::InvalidSpec(format!(
@@ -280,13 +296,35 @@ impl Detector {
         match &self.state {
             State::Network { network, .. } => {
                 let rows = values.len() / width;
+                let batch_size = batch_size.max(1);
+                let batches: Vec<usize> = (0..rows).step_by(batch_size).collect();
+                let threads = if self.device.is_cpu() { threads.max(1) } else { 1 };
+                let score_batches = |starts: &[usize]| -> Result<Vec<f64>> {
+                    let mut scores = Vec::new();
+                    for &start in starts {
+                        let end = (start + batch_size).min(rows);
+                        let chunk = &values[start * width..end * width];
+                        let x = Tensor::from_slice(chunk, (end - start, width), &self.device)?;
+                        let batch = network.score(&x)?.to_vec1::<f32>()?;
+                        scores.extend(batch.into_iter().map(f64::from));
+                    }
+                    Ok(scores)
+                };
+                if threads == 1 || batches.len() < 2 {
+                    return score_batches(&batches);
+                }
+                let per_thread = batches.len().div_ceil(threads);
+                let groups: Vec<&[usize]> = batches.chunks(per_thread).collect();
+                let mut parts: Vec<Result<Vec<f64>>> = Vec::new();
+                parts.resize_with(groups.len(), || Ok(Vec::new()));
+                scoring_pool().scope(|scope| {
+                    for (part, starts) in parts.iter_mut().zip(&groups) {
+                        scope.spawn(move |_| *part = score_batches(starts));
+                    }
+                });
                 let mut scores = Vec::with_capacity(rows);
-                for start in (0..rows).step_by(batch_size.max(1)) {
-                    let end = (start + batch_size).min(rows);
-                    let chunk = &values[start * width..end * width];
-                    let x = Tensor::from_slice(chunk, (end - start, width), &self.device)?;
-                    let batch = network.score(&x)?.to_vec1::<f32>()?;
-                    scores.extend(batch.into_iter().map(f64::from));
+                for part in parts {
+                    scores.extend(part?);
                 }
                 Ok(scores)
             }
@@ -294,6 +332,22 @@ impl Detector {
             State::Pca(pca) => Ok(pca.score_rows(values)),
         }
     }
+}
+
+/// Returns the threads that score batches in parallel, one per core, started on first use.
+///
+/// The threads live as long as the process, so the per-thread packing buffers of the matrix
+/// multiplication are allocated once rather than on every call.
+fn scoring_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cores)
+            .thread_name(|index| format!("scoring-{index}"))
+            .build()
+            .expect("the scoring threads can be started")
+    })
 }
 
 /// Returns the fan-in of a variable: the input width of a weight matrix `(output, input)`, or

@@ -13,6 +13,7 @@ mod device;
 mod dropout;
 mod error;
 mod forest;
+mod fused;
 mod network;
 mod noise;
 mod pca;

@@ -6,7 +6,7 @@
 //! decoded mean and the latent mean and log-variance of shape `(rows, latent)`. Deep SVDD
 //! returns points of shape `(rows, output)` in its output space. Scores have shape `(rows,)`.
 
-use candle_core::{D, Module, Tensor};
+use candle_core::{D, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use crate::{Activation, Dropout, ModelSpec, NetworkSpec, Result, VaeScore, VaeSpec};
@@ -33,7 +33,7 @@ fn run_layers(
 ) -> Result<Tensor> {
     let mut h = x.clone();
     for (i, layer) in layers.iter().enumerate() {
-        h = layer.forward(&h)?;
+        h = crate::fused::linear(layer, &h)?;
         if activate_last || i + 1 < layers.len() {
             h = activate(activation, &h)?;
             if let Some(dropout) = dropout.as_deref_mut() {
@@ -185,8 +185,8 @@ impl Vae {
         mut dropout: Option<&mut Dropout>,
     ) -> Result<VaeOutput> {
         let h = run_layers(&self.encoder, self.activation, x, dropout.as_deref_mut(), true)?;
-        let mean = self.mean.forward(&h)?;
-        let log_variance = self.log_variance.forward(&h)?;
+        let mean = crate::fused::linear(&self.mean, &h)?;
+        let log_variance = crate::fused::linear(&self.log_variance, &h)?;
         let z = match noise {
             Some(noise) => (&mean + (log_variance.affine(0.5, 0.0)?.exp()? * noise)?)?,
             None => mean.clone(),

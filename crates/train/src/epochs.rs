@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::ParamsAdamW;
 use common::{FeatureTable, Progress, Unit};
 use model::{Detector, Dropout, GaussianNoise, ModelSpec, Network};
 use rand::SeedableRng;
@@ -12,6 +12,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::loss::{mse, svdd_loss, vae_loss, weighted_bce_with_logits, weighted_focal_with_logits};
+use crate::optimizer::Adam;
 use crate::{
     EpochRecord, Error, LossKind, PositiveWeight, Result, SCORING_BATCH, TrainConfig, Trained,
     training_rows, validation_sum,
@@ -32,10 +33,102 @@ struct Randomness {
     noise: GaussianNoise,
 }
 
+/// A network with its optimiser and training rows, trained one epoch at a time.
+///
+/// [`train`] drives it with validation and early stopping. Benchmarks call
+/// [`epoch`](Self::epoch) directly to time the training steps alone.
+pub struct Trainer {
+    config: TrainConfig,
+    detector: Detector,
+    optimizer: Adam,
+    data: TrainingData,
+    randomness: Randomness,
+    order: Vec<u32>,
+}
+
+impl Trainer {
+    /// Builds the network of `spec` and its optimiser, and moves the training rows that
+    /// `config` selects onto `device`.
+    ///
+    /// The seed decides the initial weights (`seed`), the dropout masks (`seed + 1`), the
+    /// batch order (`seed + 2`) and the VAE's reparameterisation noise (`seed + 3`).
+    pub fn new(
+        config: &TrainConfig,
+        seed: u64,
+        device: &Device,
+        spec: &ModelSpec,
+        train: &FeatureTable,
+    ) -> Result<Trainer> {
+        let mut detector = Detector::new(spec, device, seed)?;
+        let data = training_data(config, train, device)?;
+        if let Some(Network::DeepSvdd(svdd)) = detector.network_mut() {
+            svdd.init_center(&data.x, SCORING_BATCH)?;
+        }
+        let params = ParamsAdamW {
+            lr: config.learning_rate(),
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: config.weight_decay(),
+        };
+        let optimizer = Adam::new(detector.vars(), params)?;
+        let randomness = Randomness {
+            dropout: Dropout::new(config.dropout(), seed.wrapping_add(1)),
+            shuffle: ChaCha8Rng::seed_from_u64(seed.wrapping_add(2)),
+            noise: GaussianNoise::new(seed.wrapping_add(3)),
+        };
+        let order: Vec<u32> = (0..data.rows as u32).collect();
+        Ok(Trainer { config: config.clone(), detector, optimizer, data, randomness, order })
+    }
+
+    /// Returns the number of training rows.
+    pub fn rows(&self) -> usize {
+        self.data.rows
+    }
+
+    /// Returns the model being trained.
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    /// Runs one epoch of minibatch steps over a fresh shuffle of the training rows and
+    /// returns the mean training loss, weighted by batch size.
+    ///
+    /// Batch losses stay on the device and are read back once, after the last step, so that
+    /// no step waits for the device. Fails with [`Error::Diverged`] naming the first batch
+    /// whose loss is not finite. The rest of the epoch's steps have run by then, with
+    /// non-finite weights, which the caller must discard.
+    pub fn epoch(&mut self, epoch: u32) -> Result<f64> {
+        let device = self.data.x.device().clone();
+        let network = self.detector.network().expect("Detector::new builds a network");
+        self.order.shuffle(&mut self.randomness.shuffle);
+        let batch_size = self.config.batch_size();
+        let mut losses = Vec::with_capacity(self.order.len().div_ceil(batch_size));
+        for indices in self.order.chunks(batch_size) {
+            let indices = Tensor::from_slice(indices, indices.len(), &device)?;
+            let x = self.data.x.index_select(&indices, 0)?;
+            let loss =
+                batch_loss(&self.config, network, &self.data, &indices, &x, &mut self.randomness)?;
+            self.optimizer.backward_step(&loss)?;
+            losses.push(loss.detach());
+        }
+        let values = Tensor::stack(&losses, 0)?.to_vec1::<f32>()?;
+        let mut loss_sum = 0f64;
+        for (batch, (value, indices)) in
+            values.iter().zip(self.order.chunks(batch_size)).enumerate()
+        {
+            if !value.is_finite() {
+                return Err(Error::Diverged { epoch, batch: batch + 1, loss: *value });
+            }
+            loss_sum += f64::from(*value) * indices.len() as f64;
+        }
+        Ok(loss_sum / self.data.rows as f64)
+    }
+}
+
 /// Trains a network and returns it with the weights of the best epoch.
 ///
-/// The seed decides the initial weights (`seed`), the dropout masks (`seed + 1`), the batch
-/// order (`seed + 2`) and the VAE's reparameterisation noise (`seed + 3`).
+/// The seed is used as [`Trainer::new`] describes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train(
     config: &TrainConfig,
@@ -47,28 +140,9 @@ pub(crate) fn train(
     name: &str,
     progress: &dyn Progress,
 ) -> Result<Trained> {
-    let mut detector = Detector::new(spec, device, seed)?;
-    let data = training_data(config, train, device)?;
-    if let Some(Network::DeepSvdd(svdd)) = detector.network_mut() {
-        svdd.init_center(&data.x, SCORING_BATCH)?;
-    }
-    let network = detector.network().expect("Detector::new builds a network");
+    let mut trainer = Trainer::new(config, seed, device, spec, train)?;
     let validation_x =
         Tensor::from_slice(&validation.values, (validation.rows(), validation.width()), device)?;
-    let params = ParamsAdamW {
-        lr: config.learning_rate(),
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weight_decay: config.weight_decay(),
-    };
-    let mut optimizer = AdamW::new(detector.vars(), params)?;
-    let mut randomness = Randomness {
-        dropout: Dropout::new(config.dropout(), seed.wrapping_add(1)),
-        shuffle: ChaCha8Rng::seed_from_u64(seed.wrapping_add(2)),
-        noise: GaussianNoise::new(seed.wrapping_add(3)),
-    };
-    let mut order: Vec<u32> = (0..data.rows as u32).collect();
 
     let epochs = config.epochs();
     let mut task = progress.task(name, Some(u64::from(epochs)), Unit::Epochs);
@@ -76,25 +150,13 @@ pub(crate) fn train(
     let mut best: Option<(EpochRecord, Vec<Tensor>)> = None;
     for epoch in 1..=epochs {
         let started = Instant::now();
-        order.shuffle(&mut randomness.shuffle);
-        let mut loss_sum = 0f64;
-        for (batch, indices) in order.chunks(config.batch_size()).enumerate() {
-            let indices = Tensor::from_slice(indices, indices.len(), device)?;
-            let x = data.x.index_select(&indices, 0)?;
-            let loss = batch_loss(config, network, &data, &indices, &x, &mut randomness)?;
-            let value = loss.to_scalar::<f32>()?;
-            if !value.is_finite() {
-                return Err(Error::Diverged { epoch, batch: batch + 1, loss: value });
-            }
-            loss_sum += f64::from(value) * indices.elem_count() as f64;
-            optimizer.backward_step(&loss)?;
-        }
-
+        let train_loss = trainer.epoch(epoch)?;
+        let network = trainer.detector.network().expect("Detector::new builds a network");
         let (validation_loss, validation_ap) =
-            validate(config, network, validation, &validation_x, &data)?;
+            validate(config, network, validation, &validation_x, &trainer.data)?;
         let record = EpochRecord {
             epoch,
-            train_loss: loss_sum / data.rows as f64,
+            train_loss,
             validation_loss,
             validation_ap,
             seconds: started.elapsed().as_secs_f64(),
@@ -114,7 +176,8 @@ pub(crate) fn train(
         let improved =
             best.as_ref().is_none_or(|(b, _)| rank(validation_ap) > rank(b.validation_ap));
         if improved {
-            let weights = detector
+            let weights = trainer
+                .detector
                 .vars()
                 .iter()
                 .map(|var| var.as_tensor().copy())
@@ -128,6 +191,7 @@ pub(crate) fn train(
     }
 
     let (best_record, best_weights) = best.expect("at least one epoch runs");
+    let detector = trainer.detector;
     for (var, weights) in detector.vars().iter().zip(&best_weights) {
         var.set(weights)?;
     }
@@ -140,7 +204,7 @@ pub(crate) fn train(
         detector,
         history,
         best: best_record,
-        training_rows: data.rows,
+        training_rows: trainer.data.rows,
         stopped_early: epochs_run < epochs,
     })
 }

@@ -25,6 +25,7 @@ mod epochs;
 mod error;
 mod loss;
 mod one_pass;
+mod optimizer;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use common::{FeatureTable, Progress, TrainingSummary};
 use model::{Detector, ModelKind};
 
 pub use config::{AutoWeight, LossKind, OptimizerKind, PositiveWeight, TrainConfig, TrainOn};
+pub use epochs::Trainer;
 pub use error::{Error, Result};
 pub use loss::{mse, svdd_loss, vae_loss, weighted_bce_with_logits, weighted_focal_with_logits};
 
@@ -77,8 +79,8 @@ struct Trained {
 
 /// Trains a model on the splits in `preprocess_dir` and writes its artifacts into `out_dir`.
 ///
-/// `name` labels the progress task. Fails with [`Error::Diverged`] as soon as a batch loss is
-/// not finite, so no broken model is ever written.
+/// `name` labels the progress task. Fails with [`Error::Diverged`] at the end of the first
+/// epoch in which a batch loss is not finite, so no broken model is ever written.
 pub fn run(
     config: &TrainConfig,
     seed: u64,
