@@ -65,10 +65,13 @@ use_pypi_toolkit() {
     if [ ! -x "$venv/bin/pip" ]; then
         python3 -m venv "$venv"
     fi
-    # 13.0 is the newest release whose version the cudarc crate knows.
-    "$venv/bin/pip" install --quiet "nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-runtime==13.0.*" \
-        "nvidia-cuda-nvrtc==13.0.*" "nvidia-cuda-cccl==13.0.*" "nvidia-cublas>=13.0,<13.1" \
-        "nvidia-curand>=10.4,<10.5"
+    # CUDA 13.0: the cudarc crate supports up to 13.4 (PyPI has 13.5), and a CUDA 13.0 build
+    # runs with every CUDA 13 driver.
+    # nvcc's own dependencies (nvvm, crt) are pinned too, so that pip does not pair nvcc 13.0
+    # with a newer PTX generator whose output 13.0's ptxas rejects.
+    "$venv/bin/pip" install --quiet "nvidia-cuda-nvcc==13.0.*" "nvidia-nvvm==13.0.*" \
+        "nvidia-cuda-crt==13.0.*" "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-nvrtc==13.0.*" \
+        "nvidia-cuda-cccl==13.0.*" "nvidia-cublas>=13.0,<13.1" "nvidia-curand>=10.4,<10.5"
     local root
     root=$(echo "$PWD/$venv"/lib/python3*/site-packages/nvidia/cu13)
     # The packages hold only versioned libraries; the linker looks for the plain names.

@@ -498,13 +498,14 @@ impl Phase {
     }
 
     /// Returns the maximum wait between the marking line and the kill: short for the brief
-    /// phases, so that the kill lands inside them, and about one epoch for training.
-    fn max_delay(self) -> Duration {
+    /// phases, so that the kill lands inside them, about one epoch for training, and half
+    /// the report stage's time in the uninterrupted run (`report`) for the report.
+    fn max_delay(self, report: Duration) -> Duration {
         match self {
             Phase::Ingest => Duration::from_millis(10),
             Phase::Epoch => Duration::from_millis(8),
             Phase::ParquetWrite => Duration::from_millis(2),
-            Phase::Report => Duration::from_millis(40),
+            Phase::Report => report / 2,
         }
     }
 }
@@ -543,15 +544,17 @@ fn kill_at(workspace: &Workspace, phase: Phase, occurrence: usize, delay: Durati
     child.wait().unwrap().signal() == Some(9)
 }
 
-/// Counts the lines of each phase in the log of a whole run.
-fn phase_counts(workspace: &Workspace) -> BTreeMap<Phase, usize> {
+/// Runs the whole experiment and returns its JSON summary and the number of lines of each
+/// phase in its log.
+fn phase_counts(workspace: &Workspace) -> (serde_json::Value, BTreeMap<Phase, usize>) {
     let output = workspace.command(&[]).env("RUST_LOG", KILL_LOG).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let log = String::from_utf8_lossy(&output.stderr);
-    Phase::ALL
+    let counts = Phase::ALL
         .iter()
         .map(|&phase| (phase, log.lines().filter(|l| phase.starts_at(l)).count()))
-        .collect()
+        .collect();
+    (serde_json::from_slice(&output.stdout).expect("stdout is JSON"), counts)
 }
 
 #[test]
@@ -561,8 +564,7 @@ fn random_kill_points_leave_identical_results() {
     // An uninterrupted run gives the expected results and how often each phase's log line
     // appears, from which the kill points are drawn.
     let reference = Workspace::new(data.clone());
-    let counts = phase_counts(&reference);
-    let expected = reference.run_ok(&[]);
+    let (expected, counts) = phase_counts(&reference);
     let expected_metrics = trial_metrics(&expected);
     let expected_models = model_hashes(&expected);
     assert_eq!(expected_metrics.len(), 12, "the fraud sweep has 12 trials");
@@ -570,6 +572,13 @@ fn random_kill_points_leave_identical_results() {
     for phase in Phase::ALL {
         assert!(counts[&phase] > 0, "no log line marks {phase:?}: {counts:?}");
     }
+    let report_stage = expected["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stage| stage["kind"] == "report")
+        .expect("the fraud study has a report stage");
+    let report_time = Duration::from_secs_f64(report_stage["seconds"].as_f64().unwrap());
 
     // The seed is printed, and `KILL_SEED=N` replays the same kill points.
     let seed = std::env::var("KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
@@ -598,7 +607,7 @@ fn random_kill_points_leave_identical_results() {
                 _ => Phase::Ingest,
             };
             let occurrence = rng.random_range(0..counts[&early]);
-            let delay = rng.random_range(Duration::ZERO..=early.max_delay());
+            let delay = rng.random_range(Duration::ZERO..=early.max_delay(report_time));
             kills.push((early, occurrence, delay, kill_at(&workspace, early, occurrence, delay)));
             assert_every_entry_has_a_manifest(&stages);
         }
@@ -609,7 +618,7 @@ fn random_kill_points_leave_identical_results() {
             _ => counts[&phase],
         };
         let occurrence = rng.random_range(0..occurrences);
-        let delay = rng.random_range(Duration::ZERO..=phase.max_delay());
+        let delay = rng.random_range(Duration::ZERO..=phase.max_delay(report_time));
         let killed = kill_at(&workspace, phase, occurrence, delay);
         kills.push((phase, occurrence, delay, killed));
         if killed {
