@@ -185,6 +185,8 @@ impl Experiment {
     pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<Experiment, ConfigError> {
         // The parsed tables borrow the text for as long as the experiment lives, and an
         // experiment file is read once per process, so leaking it costs a few kilobytes.
+        // NOTE: a caller that parses many texts, such as the `experiment_file` fuzz target,
+        // keeps every one of them until it exits.
         let text: &'static str = Box::leak(text.to_string().into_boxed_str());
         let parser = Parser { path, text };
         let root = DeTable::parse(text).map_err(|e| parser.toml_error(&e))?;
