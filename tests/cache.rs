@@ -11,24 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the workspace")
-        .to_path_buf()
-}
+mod support;
 
-fn shared_data() -> Option<PathBuf> {
-    let path = repo_root().join("../shared/data");
-    if path.join("creditcard/creditcard_sample.csv").is_file() {
-        return Some(path);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{} is missing; CI must provide the shared data folder", path.display());
-    }
-    eprintln!("note: {} is missing, so this test checks nothing", path.display());
-    None
-}
+use support::{repo_root, shared_data};
 
 /// A private work folder with a cache, a runs folder and a copy of an experiment file.
 struct Workspace {
@@ -497,9 +482,9 @@ impl Phase {
         }
     }
 
-    /// Returns the maximum wait between the marking line and the kill: short for the brief
-    /// phases, so that the kill lands inside them, about one epoch for training, and half
-    /// the report stage's time in the uninterrupted run (`report`) for the report.
+    /// Returns the maximum wait between the marking line and the kill. Brief phases get a
+    /// short wait, so that the kill lands inside them, and training about one epoch. The
+    /// report gets half its time in the uninterrupted run (`report`).
     fn max_delay(self, report: Duration) -> Duration {
         match self {
             Phase::Ingest => Duration::from_millis(10),
@@ -590,8 +575,8 @@ fn random_kill_points_leave_identical_results() {
 
     // Six kill points per phase, each at a random occurrence of the phase's line and a random
     // delay after it. Each point kills a run on a fresh cache, or on a cache that an earlier
-    // kill at a random point already filled in part, and then a run must complete with the
-    // results of the uninterrupted run, on a cache whose every entry matches its hashes.
+    // kill already filled in part. Then a run must complete with the results of the
+    // uninterrupted run, on a cache whose every entry matches its hashes.
     let mut landed: BTreeMap<Phase, usize> = BTreeMap::new();
     for (point, phase) in Phase::ALL.iter().cycle().take(24).enumerate() {
         use rand::Rng;

@@ -12,34 +12,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Returns the repository root: `XTASK_REPO` when set, so that a test binary copied to another
-/// machine (such as a GPU machine without a Rust toolchain) finds the repository there.
-fn repo_root() -> PathBuf {
-    match std::env::var_os("XTASK_REPO") {
-        Some(root) => PathBuf::from(root),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("xtask sits in the workspace")
-            .into(),
-    }
-}
+mod support;
+
+use support::{repo_root, shared_data};
 
 /// Returns the binary under test: `XTASK_BIN` when set, else the one Cargo built beside this test.
 fn binary() -> PathBuf {
     std::env::var_os("XTASK_BIN").map_or_else(|| env!("CARGO_BIN_EXE_xtask").into(), PathBuf::from)
-}
-
-fn shared_data() -> Option<PathBuf> {
-    let path = std::env::var_os("ANOMALY_DATA_DIR")
-        .map_or_else(|| repo_root().join("../shared/data"), PathBuf::from);
-    if path.join("creditcard/creditcard_sample.csv").is_file() {
-        return Some(path);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{} is missing; CI must provide the shared data folder", path.display());
-    }
-    eprintln!("note: {} is missing, so this test checks nothing", path.display());
-    None
 }
 
 fn xtask(args: &[&str]) -> Output {

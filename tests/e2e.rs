@@ -11,25 +11,9 @@ use std::process::{Command, Output};
 use arrow::array::RecordBatchReader;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the workspace")
-        .to_path_buf()
-}
+mod support;
 
-/// Returns the shared data folder, or `None` (with a note) when it is absent outside CI.
-fn shared_data() -> Option<PathBuf> {
-    let path = repo_root().join("../shared/data");
-    if path.join("creditcard/creditcard_sample.csv").is_file() {
-        return Some(path);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{} is missing; CI must provide the shared data folder", path.display());
-    }
-    eprintln!("note: {} is missing, so this test checks nothing", path.display());
-    None
-}
+use support::{repo_root, shared_data};
 
 fn xtask(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))

@@ -3,8 +3,8 @@
 //! override. Parsing covers the `[experiment]` table, every stage table, the stage graph and
 //! the expansion of the sweep into instances.
 //!
-//! An error is a correct result for malformed input, and must be one line, because the
-//! binary prints it as one; a panic is a bug.
+//! An error is a correct result for malformed input. It must be one line, because the binary
+//! prints it as one. A panic is a bug.
 
 #![no_main]
 

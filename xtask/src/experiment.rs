@@ -459,7 +459,7 @@ fn key_span(table: &DeTable<'static>, key: &str) -> Option<Range<usize>> {
     table.keys().find(|k| k.get_ref().as_ref() == key).map(|k| k.span())
 }
 
-/// Names the key whose value holds `span`, the innermost one, as a dotted path.
+/// Returns the dotted path of the innermost key whose value contains `span`.
 fn key_path_at(table: &DeTable<'static>, span: &Range<usize>) -> Option<String> {
     fn within(value: &Spanned<DeValue<'static>>, span: &Range<usize>) -> bool {
         let outer = value.span();
